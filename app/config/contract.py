@@ -88,6 +88,10 @@ CONTRACT: tuple[Var, ...] = (
         production=True, secret=True, schemes=("postgres", "postgresql", "pgsql"), source="stack", group="services",
     ),
     Var(
+        "DATABASE_PASSWORD", "str", "Overrides the password in DATABASE_URL; the stack injects RDS's managed, rotated secret here.",
+        example="", default="", secret=True, source="stack", group="services",
+    ),
+    Var(
         "REDIS_URL", "url", "Redis URL for the cache and sessions; rediss:// with ?ssl_cert_reqs=required for TLS.",
         example="redis://127.0.0.1:6379/0",
         production=True, secret=True, schemes=("redis", "rediss"), source="stack", group="services",
