@@ -1,0 +1,1 @@
+"""The sample feature: users upload documents, a Celery task fingerprints them, beat purges old ones."""
