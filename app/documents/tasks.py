@@ -1,14 +1,43 @@
-"""Celery tasks of the documents feature."""
+"""Celery tasks of the documents feature. Thin: the work lives in processing and retention."""
 
-from celery import shared_task
+from __future__ import annotations
+
+import logging
+
+from celery import Task, shared_task
+
+from . import processing, retention
+
+logger = logging.getLogger(__name__)
 
 
-@shared_task(name="documents.tasks.process_document")
-def process_document(document_id: int) -> None:
-    """Placeholder until the model lands."""
+class ProcessDocumentTask(Task):
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        # Called once the retries are spent: the row says why instead of staying pending forever.
+        document_id = args[0] if args else kwargs.get("document_id")
+        processing.mark_failed(document_id, f"{type(exc).__name__}: {exc}")
+
+
+@shared_task(
+    bind=True,
+    base=ProcessDocumentTask,
+    name="documents.tasks.process_document",
+    autoretry_for=(Exception,),
+    max_retries=3,
+    retry_backoff=5,
+    retry_backoff_max=60,
+    retry_jitter=True,
+)
+def process_document(self, document_id: int) -> dict:
+    """Measure a stored document and mark it processed (idempotent; a missing one is a no-op)."""
+    document = processing.process(document_id)
+    if document is None:
+        return {"id": document_id, "status": "missing"}
+    return {"id": document.pk, "status": document.status, "sha256": document.sha256}
 
 
 @shared_task(name="documents.tasks.purge_expired_documents")
-def purge_expired_documents() -> int:
-    """Placeholder until the model lands."""
-    return 0
+def purge_expired_documents() -> dict:
+    """Run by beat every DOCUMENT_PURGE_INTERVAL seconds."""
+    result = retention.purge_expired()
+    return {"deleted": result.deleted, "failed": result.failed}

@@ -1,0 +1,136 @@
+"""The JSON API: session-authenticated, CSRF-enforced, errors always as JSON.
+
+POST /api/documents/        multipart field ``file``  -> 201 and the document
+GET  /api/documents/        the caller's documents, newest first, paginated (?page=N)
+GET  /api/documents/<id>/   one of the caller's documents
+DELETE /api/documents/<id>/ delete it, row and object
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+
+from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+
+from .models import Document
+from .storing import DocumentNotStored, UploadRejected, delete_document, store_document
+from .uploads import csrf_failure, limit_request_body, uploaded_file
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 50
+
+
+def json_error(status: int, message: str, **headers: str) -> JsonResponse:
+    response = JsonResponse({"error": message, "status": status}, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+class JsonCsrfCheck(CsrfViewMiddleware):
+    def _reject(self, request, reason):
+        return json_error(403, f"CSRF check failed: {reason} Send the csrftoken cookie's value in X-CSRFToken.")
+
+
+def api_view(*methods: str) -> Callable:
+    """Method, authentication, body-size and CSRF checks shared by every endpoint, in that order."""
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def checked(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method not in methods:
+                return json_error(405, f"method {request.method} is not allowed here; use {', '.join(methods)}",
+                                  Allow=", ".join(methods))
+            if not request.user.is_authenticated:
+                return json_error(401, "authentication required: sign in at " + reverse("login"))
+            try:
+                limiter = limit_request_body(request)
+            except UploadRejected as exc:
+                return json_error(exc.status, exc.message)
+            rejection = csrf_failure(request, JsonCsrfCheck)
+            if rejection is not None:
+                return rejection
+            request.upload_limiter = limiter
+            return view(request, *args, **kwargs)
+
+        # The view decides its transactions: an upload must commit its row itself.
+        return csrf_exempt(transaction.non_atomic_requests(checked))
+
+    return decorate
+
+
+def as_json(document: Document, request: HttpRequest) -> dict:
+    return {
+        "id": document.pk,
+        "name": document.original_name,
+        "status": document.status,
+        "size": document.size,
+        "sha256": document.sha256 or None,
+        "content_type": document.content_type or None,
+        "error": document.error or None,
+        "created_at": document.created_at.isoformat(),
+        "processed_at": document.processed_at.isoformat() if document.processed_at else None,
+        "url": request.build_absolute_uri(reverse("documents:api-detail", args=[document.pk])),
+        # Presigned and short-lived on S3: the object itself stays private.
+        "download_url": document.file.url,
+    }
+
+
+@api_view("GET", "POST")
+def documents(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return create(request)
+    return listing(request)
+
+
+def create(request: HttpRequest) -> HttpResponse:
+    try:
+        upload = uploaded_file(request, request.upload_limiter)
+        document = store_document(request.user, upload, upload.name)
+    except UploadRejected as exc:
+        return json_error(exc.status, exc.message)
+    except DocumentNotStored as exc:
+        return json_error(503, str(exc), Retry_After="5")
+    response = JsonResponse(as_json(document, request), status=201)
+    response["Location"] = reverse("documents:api-detail", args=[document.pk])
+    return response
+
+
+def listing(request: HttpRequest) -> HttpResponse:
+    paginator = Paginator(Document.objects.filter(owner=request.user), PAGE_SIZE)
+    try:
+        page = paginator.page(request.GET.get("page", 1))
+    except (PageNotAnInteger, EmptyPage):
+        return json_error(404, f"no page {request.GET.get('page')!r}: pages run from 1 to {paginator.num_pages}")
+    base = request.build_absolute_uri(reverse("documents:api-list"))
+    return JsonResponse({
+        "count": paginator.count,
+        "next": f"{base}?page={page.next_page_number()}" if page.has_next() else None,
+        "previous": f"{base}?page={page.previous_page_number()}" if page.has_previous() else None,
+        "results": [as_json(document, request) for document in page],
+    })
+
+
+@api_view("GET", "DELETE")
+def document(request: HttpRequest, pk: int) -> HttpResponse:
+    found = Document.objects.filter(owner=request.user, pk=pk).first()
+    if found is None:
+        # The same answer for someone else's document as for none: ids reveal nothing.
+        return json_error(404, f"no document {pk} among yours")
+    if request.method == "DELETE":
+        try:
+            delete_document(found.pk)
+        except Exception:
+            logger.exception("could not delete document %s", found.pk)
+            return json_error(503, "storage or database unavailable: the document was kept whole, try again",
+                              Retry_After="5")
+        return HttpResponse(status=204)
+    return JsonResponse(as_json(found, request))
