@@ -1,0 +1,88 @@
+"""The `keel` command: one-off admin tasks, a shell, logs and status, all from the stack outputs.
+
+Each subcommand lives in its own module exposing `add_parser(subparsers)`, which sets `func`
+(called as `func(args, context) -> exit code`). Errors the user can act on end as one or two
+lines and exit code 1 or 2; nothing the user sees is a traceback unless they ask with --debug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+
+from .context import Context
+from .errors import KeelError
+from .failures import explain
+
+# In the order `keel --help` lists them. `check` (the offline policy check) is optional here:
+# the CLI works without it.
+COMMANDS = ("run", "shell", "logs", "status", "check")
+OPTIONAL_COMMANDS = frozenset({"check"})
+INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keel",
+        description="Run admin commands as one-off ECS tasks, open a shell, read logs and status, "
+        "for a Keel stack. Every fact comes from the stack outputs (pulumi stack output, or --outputs FILE).",
+        epilog="Add --debug anywhere before `--` to see a traceback when something fails.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name in COMMANDS:
+        module = _command_module(name)
+        if module is not None:
+            module.add_parser(subparsers)
+    return parser
+
+
+def _command_module(name: str):
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as error:
+        if name in OPTIONAL_COMMANDS and error.name == f"{__name__}.{name}":
+            return None
+        raise
+
+
+def main(argv: list[str] | None = None, context: Context | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = _take_debug_flag(argv)
+    context = context or Context()
+    context.debug = debug
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help(context.stderr)
+            return 2
+        return args.func(args, context)
+    except KeyboardInterrupt:
+        context.err("keel: interrupted")
+        return INTERRUPTED
+    except BrokenPipeError:
+        return 0  # `keel logs | head`: the reader left, which is not an error
+    except Exception as error:  # noqa: BLE001 - the one place every failure becomes a message
+        if debug:
+            traceback.print_exc(file=context.stderr)
+        known = error if isinstance(error, KeelError) else explain(error)
+        if known is None:
+            context.err(f"keel: unexpected error: {type(error).__name__}: {error}")
+            context.err("keel: rerun with --debug to see the traceback, and report it if it looks like a bug")
+            return 1
+        context.err(f"keel: {known.message}")
+        if known.hint:
+            context.err(f"keel: {known.hint}")
+        return known.exit_code
+
+
+def _take_debug_flag(argv: list[str]) -> bool:
+    """--debug is accepted anywhere before `--`, so `keel run --debug ...` works too."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    if "--debug" not in argv[:end]:
+        return False
+    argv.remove("--debug")
+    return True

@@ -1,0 +1,126 @@
+"""`keel logs`: the processes' CloudWatch log lines, interleaved across streams, newest last."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Any
+
+from keel import outputs as out
+
+from . import stack
+from .console import parse_duration, timestamp
+from .context import Context
+from .errors import KeelError
+
+FOLLOW_POLL_SECONDS = 2.0
+# CloudWatch can ingest an event after a later one is already visible; re-reading this much of
+# the recent past on each poll (and dropping event ids already printed) keeps those late events.
+LATE_ARRIVAL_MS = 30_000
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "logs",
+        help="print the processes' log lines (all of them, or one process type)",
+        description="Print the log lines of web, worker, beat and release (or one of them) from "
+        "CloudWatch Logs, interleaved in time order, newest last.",
+    )
+    stack.add_stack_arguments(parser)
+    parser.add_argument("process", nargs="?", choices=out.PROCESSES, help="only this process type")
+    parser.add_argument("--since", default="10m", metavar="AGE", help="how far back: 30s, 10m, 2h, 1d (default 10m)")
+    parser.add_argument("--follow", "-f", action="store_true", help="keep printing new lines until Ctrl-C")
+    parser.add_argument(
+        "--task", metavar="TASK_ID", help="only this task's lines (a `keel run` or release task; implies release)"
+    )
+    parser.set_defaults(func=command)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One process's log group, optionally narrowed to one task's stream."""
+
+    process: str
+    group: str
+    streams: tuple[str, ...] = ()
+
+
+def sources(args: argparse.Namespace, outputs: stack.StackOutputs) -> list[Source]:
+    if args.task:
+        process = args.process or "release"
+        stream = outputs.log_stream(process, args.task)
+        return [Source(process, outputs.log_group(process), (stream,))]
+    processes = [args.process] if args.process else list(out.PROCESSES)
+    return [Source(process, outputs.log_group(process)) for process in processes]
+
+
+def command(args: argparse.Namespace, context: Context) -> int:
+    since_seconds = parse_duration(args.since, "--since")
+    outputs = stack.load(args, context)
+    client = context.client("logs", outputs.region)
+    chosen = sources(args, outputs)
+    start_ms = int((context.wall_clock() - since_seconds) * 1000)
+    printer = EventPrinter(context)
+    printer.print_new(fetch(client, chosen, start_ms))
+    if not args.follow:
+        return 0
+    try:
+        while True:
+            context.sleep(FOLLOW_POLL_SECONDS)
+            printer.print_new(fetch(client, chosen, printer.resume_from(start_ms)))
+    except KeyboardInterrupt:
+        return 0
+
+
+def fetch(client: Any, chosen: list[Source], start_ms: int) -> list[dict[str, Any]]:
+    """Every event since start_ms in the chosen groups, each tagged with its process, oldest first."""
+    events = []
+    for source in chosen:
+        for event in _group_events(client, source, start_ms):
+            events.append({**event, "process": source.process})
+    events.sort(key=lambda event: (event["timestamp"], event.get("ingestionTime", 0)))
+    return events
+
+
+def _group_events(client: Any, source: Source, start_ms: int) -> list[dict[str, Any]]:
+    request: dict[str, Any] = {"logGroupName": source.group, "startTime": max(0, start_ms)}
+    if source.streams:
+        request["logStreamNames"] = list(source.streams)
+    try:
+        pages = client.get_paginator("filter_log_events").paginate(**request)
+        return [event for page in pages for event in page.get("events", [])]
+    except client.exceptions.ResourceNotFoundException:
+        if source.streams:
+            return []  # the task has not written its first line yet
+        raise KeelError(
+            f"log group {source.group} ({source.process}) does not exist",
+            hint="deploy the stack first (pulumi up), or check the region and AWS account you are using",
+        ) from None
+
+
+class EventPrinter:
+    """Prints each event once, so overlapping polls never repeat a line."""
+
+    def __init__(self, context: Context):
+        self._context = context
+        self._printed: dict[str, int] = {}
+        self._newest = 0
+
+    def resume_from(self, start_ms: int) -> int:
+        return max(start_ms, self._newest - LATE_ARRIVAL_MS)
+
+    def print_new(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            if event["eventId"] in self._printed:
+                continue
+            self._printed[event["eventId"]] = event["timestamp"]
+            self._newest = max(self._newest, event["timestamp"])
+            self._context.out(format_event(event))
+        horizon = self._newest - LATE_ARRIVAL_MS
+        self._printed = {key: ts for key, ts in self._printed.items() if ts >= horizon}
+
+
+def format_event(event: dict[str, Any]) -> str:
+    """`2026-01-01T10:00:00Z web[1a2b3c4d] message`: time, process type and task, like heroku logs."""
+    task = event.get("logStreamName", "").rsplit("/", 1)[-1][:8]
+    return f"{timestamp(event['timestamp'])} {event['process']}[{task}] {event['message'].rstrip()}"
