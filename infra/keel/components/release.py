@@ -1,0 +1,338 @@
+"""The release gate: run the `release` task (migrations) inside `pulumi up`, before any service changes.
+
+``Release`` is a ComponentResource around one dynamic resource whose provider (plain Python and
+boto3, see ``ReleaseProvider``) does, on create and update only:
+
+1. refuse if a task of the release task definition's family is already running (ListTasks), and
+   say which one and how to stop it;
+2. RunTask the release task definition (same image digest, environment, secrets, subnets and
+   security group as ``web``: the stack builds both from one container template);
+3. stream the task's CloudWatch log lines into the ``pulumi up`` output as they arrive;
+4. succeed only if the ``release`` container exits 0. Otherwise the update fails with one
+   message: the exit code (or stopCode and stoppedReason for a task that never started) and the
+   last log lines. A timeout (``timeout_minutes``, default 30) stops the task and fails.
+
+``web``, ``worker`` and ``beat`` depend on it, so a failed release changes no service: the old
+version keeps serving.
+
+When it runs: ``diff`` reports a change only when ``task_definition_arn`` changes (a new image
+digest or new configuration registers a new revision), so other input changes never re-run it.
+``pulumi preview`` calls only ``check`` and ``diff``, which make no AWS call; the engine does not
+call ``create``/``update`` during a preview for a provider that, like Pulumi's Python dynamic
+provider, does not declare preview support. A failed release leaves the previous state, so the
+next ``pulumi up`` tries again.
+
+Output: the provider process has no engine connection, so ``pulumi.log.info`` writes
+``info: ...`` lines to the provider's stderr, which the engine forwards line by line as
+diagnostics (shown live, and under "Diagnostics" at the end). Log lines are prefixed
+``release |``.
+
+Credentials: ``region`` and ``profile`` come from the pulumi-aws provider configuration
+(``aws:region``, ``aws:profile``); otherwise boto3's standard chain (environment variables, SSO,
+instance roles) applies, the same chain pulumi-aws uses.
+
+The provider is serialized with dill into the stack state and loaded by the dynamic-provider
+process; it holds no clients or closures (they are created in that process), and its class is
+imported from this module, which the project's virtualenv provides.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
+
+from keel.components import PACKAGE
+from keel.tasks import (
+    LogLine,
+    LogSource,
+    StatusChange,
+    TaskError,
+    TaskRunner,
+    TaskSpec,
+    family_of,
+    format_elapsed,
+)
+
+STARTED_BY = "keel-release"
+DEFAULT_TIMEOUT_MINUTES = 30
+MAX_TIMEOUT_MINUTES = 24 * 60
+# The value Pulumi puts in a property that is not known yet (preview of a changed input).
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+TASK_DEFINITION_ARN = re.compile(r"^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task-definition/[A-Za-z0-9_-]+:\d+$")
+
+
+class ReleaseFailed(Exception):
+    """The release did not succeed; the message is what the user reads in `pulumi up`."""
+
+
+def is_unknown(value: Any) -> bool:
+    """True for a property Pulumi does not know yet (preview), including inside lists."""
+    if isinstance(value, list | tuple):
+        return any(is_unknown(item) for item in value)
+    return value == UNKNOWN
+
+
+def say(message: str) -> None:
+    """One line into the `pulumi up` output (see the module docstring for the channel)."""
+    for line in message.splitlines() or [""]:
+        pulumi.log.info(line)
+    sys.stderr.flush()
+
+
+@dataclass(kw_only=True)
+class ReleaseArgs:
+    """Inputs of the release gate.
+
+    cluster_arn          the ECS cluster.
+    task_definition_arn  the release task definition; a new ARN (revision) re-runs the release.
+    container_name       the container whose exit code decides (default "release").
+    subnet_ids           private subnets the task runs in (same as web).
+    security_group_ids   the task security group (same as web).
+    log_group_name       the release container's awslogs group.
+    log_stream_prefix    its awslogs-stream-prefix (streams are PREFIX/CONTAINER/TASK_ID).
+    region               AWS region (the pulumi-aws provider's).
+    profile              AWS shared-config profile (the pulumi-aws provider's), or None.
+    timeout_minutes      the task is stopped and the update fails after this long (default 30).
+    """
+
+    cluster_arn: pulumi.Input[str]
+    task_definition_arn: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    security_group_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    log_group_name: pulumi.Input[str]
+    log_stream_prefix: pulumi.Input[str]
+    region: pulumi.Input[str]
+    container_name: pulumi.Input[str] = "release"
+    profile: pulumi.Input[str] | None = None
+    timeout_minutes: pulumi.Input[int] = DEFAULT_TIMEOUT_MINUTES
+
+
+@dataclass(frozen=True)
+class ReleaseRequest:
+    """The resource's properties as the provider receives them, typed."""
+
+    cluster_arn: str
+    task_definition_arn: str
+    container_name: str
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+    log_group_name: str
+    log_stream_prefix: str
+    region: str | None
+    profile: str | None
+    timeout_minutes: int
+
+    @classmethod
+    def from_props(cls, props: dict[str, Any]) -> ReleaseRequest:
+        return cls(
+            cluster_arn=props["cluster_arn"],
+            task_definition_arn=props["task_definition_arn"],
+            container_name=props.get("container_name") or "release",
+            subnet_ids=tuple(props.get("subnet_ids") or ()),
+            security_group_ids=tuple(props.get("security_group_ids") or ()),
+            log_group_name=props["log_group_name"],
+            log_stream_prefix=props["log_stream_prefix"],
+            region=props.get("region") or None,
+            profile=props.get("profile") or None,
+            timeout_minutes=int(props.get("timeout_minutes") or DEFAULT_TIMEOUT_MINUTES),
+        )
+
+    def task_spec(self) -> TaskSpec:
+        return TaskSpec(
+            cluster=self.cluster_arn,
+            task_definition=self.task_definition_arn,
+            container_name=self.container_name,
+            subnet_ids=self.subnet_ids,
+            security_group_ids=self.security_group_ids,
+            started_by=STARTED_BY,
+        )
+
+    def log_source(self) -> LogSource:
+        return LogSource(self.log_group_name, self.log_stream_prefix)
+
+
+def check_failures(props: dict[str, Any]) -> list[CheckFailure]:
+    """What is wrong with the inputs, each naming the property and the fix (unknowns pass)."""
+    failures = []
+
+    def known(key: str) -> Any:
+        value = props.get(key)
+        return None if is_unknown(value) else value
+
+    for key in ("cluster_arn", "container_name", "log_group_name", "log_stream_prefix"):
+        if key in props and not is_unknown(props[key]) and not props[key]:
+            failures.append(CheckFailure(key, f"{key} is empty: the release task needs it"))
+    arn = known("task_definition_arn")
+    if "task_definition_arn" in props and arn is not None and not TASK_DEFINITION_ARN.match(str(arn)):
+        failures.append(CheckFailure(
+            "task_definition_arn",
+            f"task_definition_arn {arn!r} is not a task definition ARN "
+            "(arn:aws:ecs:REGION:ACCOUNT:task-definition/FAMILY:REVISION); pass the release task definition's .arn",
+        ))
+    for key in ("subnet_ids", "security_group_ids"):
+        value = props.get(key)
+        if not is_unknown(value) and not value:
+            failures.append(CheckFailure(key, f"{key} is empty: the release task runs in the same network as web"))
+    minutes = known("timeout_minutes")
+    if minutes is not None and not (isinstance(minutes, int | float) and 1 <= minutes <= MAX_TIMEOUT_MINUTES):
+        failures.append(CheckFailure(
+            "timeout_minutes", f"timeout_minutes must be a number of minutes from 1 to {MAX_TIMEOUT_MINUTES}, got {minutes!r}"
+        ))
+    return failures
+
+
+def default_runner(region: str | None, profile: str | None) -> TaskRunner:
+    return TaskRunner.from_aws(region=region, profile=profile)
+
+
+class ReleaseProvider(ResourceProvider):
+    """Runs the release task on create/update; check and diff never touch AWS.
+
+    runner_factory(region, profile) -> TaskRunner and the output function are injectable for
+    tests; the defaults are module-level functions, so the provider pickles small.
+    """
+
+    def __init__(
+        self,
+        runner_factory: Callable[[str | None, str | None], TaskRunner] | None = None,
+        output: Callable[[str], None] | None = None,
+    ):
+        super().__init__()
+        self.runner_factory = runner_factory
+        self.output = output
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        return CheckResult(news, check_failures(news))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # Only a new release task definition (image or configuration) re-runs the release;
+        # an update (not a replace), since there is nothing to delete.
+        changed = is_unknown(news.get("task_definition_arn")) or (
+            olds.get("task_definition_arn") != news.get("task_definition_arn")
+        )
+        return DiffResult(changes=changed, replaces=[], delete_before_replace=False)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        outs = self._release(props)
+        return CreateResult(f"release-{outs['task_id']}", outs)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(self._release(news))
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        """A finished task leaves nothing behind to delete."""
+
+    def _release(self, props: dict[str, Any]) -> dict[str, Any]:
+        request = ReleaseRequest.from_props(props)
+        try:
+            return self._run(request, props)
+        except ReleaseFailed as failure:
+            message = str(failure)
+        except TaskError as error:
+            message = (
+                f"Release failed: {error}\n"
+                "The services were not updated; the previous version keeps serving."
+            )
+        # Raised here, outside the handlers, so the error Pulumi shows has no chained traceback.
+        self._say(f"error: {message}")
+        raise ReleaseFailed(message)
+
+    def _run(self, request: ReleaseRequest, props: dict[str, Any]) -> dict[str, Any]:
+        factory = self.runner_factory or default_runner
+        runner = factory(request.region, request.profile)
+        family = family_of(request.task_definition_arn)
+        refuse_if_busy(runner, request.cluster_arn, family)
+        self._say(f"release: running {request.task_definition_arn} (timeout {request.timeout_minutes} min)")
+        task = runner.start(request.task_spec())
+        self._say(f"release: task {task.task_id} started; logs: {request.log_source().stream_for(task.container_name, task.task_id)}")
+        result = runner.wait(
+            task,
+            logs=request.log_source(),
+            timeout=request.timeout_minutes * 60,
+            on_status=self._status,
+            on_log=self._line,
+            stop_reason=f"keel release timed out after {request.timeout_minutes} min",
+        )
+        if not result.succeeded:
+            raise ReleaseFailed(
+                f"Release failed: {result.failure_message()}\n"
+                "The services were not updated; the previous version keeps serving. "
+                "Fix the cause and run `pulumi up` again (it re-runs the release)."
+            )
+        self._say(f"release: task {result.task_id} exited 0 after {format_elapsed(result.elapsed)}")
+        outs = {key: value for key, value in props.items() if key != "__provider"}
+        outs.update(task_arn=result.task_arn, task_id=result.task_id, exit_code=result.exit_code,
+                    duration_seconds=round(result.elapsed, 1))
+        return outs
+
+    def _status(self, change: StatusChange) -> None:
+        self._say(f"release: task {change.task.task_id} {change.status} [{format_elapsed(change.elapsed)}]")
+
+    def _line(self, line: LogLine) -> None:
+        self._say(f"release | {line.message}")
+
+    def _say(self, message: str) -> None:
+        (self.output or say)(message)
+
+
+def refuse_if_busy(runner: TaskRunner, cluster: str, family: str) -> None:
+    """Raise ReleaseFailed naming the running task(s) of the release family, if any."""
+    busy = runner.running_tasks(cluster, family)
+    if not busy:
+        return
+    stop_hint = "; ".join(f"aws ecs stop-task --cluster {cluster} --task {t.task_id}" for t in busy)
+    raise ReleaseFailed(
+        f"Release refused: another release is running on {cluster}: "
+        + ", ".join(t.describe() for t in busy)
+        + ". Two migrations must never run at once. Wait for it to finish and run `pulumi up` again, "
+        f"or stop it if it is stuck: {stop_hint}"
+    )
+
+
+class ReleaseRun(pulumi.dynamic.Resource, module="keel", name="ReleaseRun"):
+    """The dynamic resource; use ``Release``."""
+
+    task_definition_arn: pulumi.Output[str]
+    task_arn: pulumi.Output[str]
+    exit_code: pulumi.Output[int]
+
+    def __init__(self, name: str, args: ReleaseArgs, opts: pulumi.ResourceOptions | None = None,
+                 provider: ReleaseProvider | None = None):
+        props = {
+            "cluster_arn": args.cluster_arn,
+            "task_definition_arn": args.task_definition_arn,
+            "container_name": args.container_name,
+            "subnet_ids": args.subnet_ids,
+            "security_group_ids": args.security_group_ids,
+            "log_group_name": args.log_group_name,
+            "log_stream_prefix": args.log_stream_prefix,
+            "region": args.region,
+            "profile": args.profile,
+            "timeout_minutes": args.timeout_minutes,
+            # outputs, known after the run
+            "task_arn": None,
+            "task_id": None,
+            "exit_code": None,
+            "duration_seconds": None,
+        }
+        super().__init__(provider or ReleaseProvider(), name, props, opts)
+
+
+class Release(pulumi.ComponentResource):
+    """The release gate; make web, worker and beat ``depends_on`` it."""
+
+    task_definition_arn: pulumi.Output[str]
+    task_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ReleaseArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(f"{PACKAGE}:release:Release", name, None, opts)
+        self.run = ReleaseRun(f"{name}-run", args, pulumi.ResourceOptions(parent=self))
+        self.task_definition_arn = self.run.task_definition_arn
+        self.task_arn = self.run.task_arn
+        self.register_outputs({"task_definition_arn": self.task_definition_arn, "task_arn": self.task_arn})

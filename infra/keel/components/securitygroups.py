@@ -1,0 +1,86 @@
+"""The security-group graph: least privilege between the load balancer, tasks, Postgres and Redis.
+
+world -> ALB: 443 (and 80, which only redirects);  ALB -> tasks: the app port only;
+tasks -> Postgres 5432 / Redis 6379 / AWS APIs 443;  nothing else. Every group is managed with
+standalone rule resources only (no inline rules, NET-08) and every rule has a description (NET-07).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from keel.components import PACKAGE, child, named_tags
+
+WORLD_V4 = "0.0.0.0/0"
+
+
+@dataclass
+class SecurityGroupsArgs:
+    name: str
+    vpc_id: pulumi.Input[str]
+    app_port: int
+    listener_ports: tuple[int, ...] = (443, 80)  # what the world may reach on the load balancer
+    database_port: int | None = 5432  # None: no database security group (attached database)
+    cache_port: int | None = 6379  # None: no cache security group (attached Redis)
+    # Ports of attached (external) backing services the tasks must reach.
+    external_ports: tuple[int, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class SecurityGroups(pulumi.ComponentResource):
+    def __init__(self, name: str, args: SecurityGroupsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{PACKAGE}:network:SecurityGroups", name, None, opts)
+        self._name = name
+        self._args = args
+        self.alb = self._group("alb", "Load balancer: HTTPS (and the HTTP redirect) from the internet")
+        self.tasks = self._group("tasks", "ECS tasks (web, worker, beat, release): app port from the load balancer")
+        self.database = self._group("db", "PostgreSQL: 5432 from the app tasks only") \
+            if args.database_port else None
+        self.cache = self._group("cache", "Redis: 6379 from the app tasks only") if args.cache_port else None
+
+        for port in args.listener_ports:
+            purpose = "HTTPS" if port == 443 else "HTTP, redirected to HTTPS" if 443 in args.listener_ports else "HTTP"
+            self._ingress(f"alb-{port}", self.alb, port, f"{purpose} from the internet", cidr=WORLD_V4)
+        self._egress(f"alb-to-tasks-{args.app_port}", self.alb, args.app_port, "To the app tasks",
+                     peer=self.tasks)
+        self._ingress(f"tasks-from-alb-{args.app_port}", self.tasks, args.app_port, "App port from the load balancer",
+                      peer=self.alb)
+        self._egress("tasks-https", self.tasks, 443, "AWS APIs (ECR, Secrets Manager, Logs, S3) via NAT",
+                     cidr=WORLD_V4)
+        if self.database is not None:
+            self._ingress("db-from-tasks", self.database, args.database_port, "PostgreSQL from the app tasks",
+                          peer=self.tasks)
+            self._egress("tasks-to-db", self.tasks, args.database_port, "To PostgreSQL", peer=self.database)
+        if self.cache is not None:
+            self._ingress("cache-from-tasks", self.cache, args.cache_port, "Redis from the app tasks",
+                          peer=self.tasks)
+            self._egress("tasks-to-cache", self.tasks, args.cache_port, "To Redis", peer=self.cache)
+        for port in sorted(set(args.external_ports) - {443}):
+            self._egress(f"tasks-external-{port}", self.tasks, port, f"To an attached backing service on {port}",
+                         cidr=WORLD_V4)
+        self.register_outputs({"taskSecurityGroupId": self.tasks.id})
+
+    def _group(self, role: str, description: str) -> aws.ec2.SecurityGroup:
+        physical = f"{self._args.name}-{role}"
+        return aws.ec2.SecurityGroup(f"{self._name}-{role}", name=physical, description=description,
+                                     vpc_id=self._args.vpc_id, tags=named_tags(self._args.tags, physical),
+                                     opts=child(self))
+
+    def _ingress(self, label: str, group, port: int, description: str, cidr: str | None = None, peer=None) -> None:
+        source = peer
+        aws.vpc.SecurityGroupIngressRule(
+            f"{self._name}-in-{label}", security_group_id=group.id, description=description,
+            ip_protocol="tcp", from_port=port, to_port=port, cidr_ipv4=cidr,
+            referenced_security_group_id=source.id if source is not None else None,
+            tags=named_tags(self._args.tags, f"{self._args.name}-in-{label}"), opts=child(self))
+
+    def _egress(self, label: str, group, port: int, description: str, cidr: str | None = None, peer=None) -> None:
+        target = peer
+        aws.vpc.SecurityGroupEgressRule(
+            f"{self._name}-out-{label}", security_group_id=group.id, description=description,
+            ip_protocol="tcp", from_port=port, to_port=port, cidr_ipv4=cidr,
+            referenced_security_group_id=target.id if target is not None else None,
+            tags=named_tags(self._args.tags, f"{self._args.name}-out-{label}"), opts=child(self))

@@ -1,0 +1,76 @@
+"""Each container's ``environment`` and ``secrets``, built from the app's environment contract.
+
+The one place the stack decides what a process sees, so the app and the stack cannot disagree:
+every contract variable the stack provides is set, plain values in ``environment``, every
+credential (``secret=True``) only in ``secrets`` as a Secrets Manager ``valueFrom``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from keel import contract
+
+
+class ContractError(Exception):
+    """The stack cannot satisfy the contract (a required variable has no value)."""
+
+
+@dataclass(frozen=True)
+class StackValues:
+    """Plain values the stack knows after its resources exist (resolved, not Outputs)."""
+
+    allowed_hosts: list[str]
+    csrf_origins: list[str]
+    bucket: str
+    region: str
+    secret_refs: dict[str, str]  # variable -> Secrets Manager valueFrom
+    user_env: dict[str, str] = field(default_factory=dict)  # keel:env, already validated
+
+
+def web_concurrency(cpu: int) -> int:
+    """gunicorn workers for a task size: 2 per vCPU plus one, at least 2."""
+    return max(2, 2 * cpu // 1024 + 1)
+
+
+def stack_plain_values(values: StackValues, cpu: int) -> dict[str, str]:
+    """The plain (non-secret) variables whose source is the stack."""
+    return {
+        "DJANGO_DEBUG": "false",
+        "DJANGO_ALLOWED_HOSTS": ",".join(values.allowed_hosts),
+        "DJANGO_CSRF_TRUSTED_ORIGINS": ",".join(values.csrf_origins),
+        "AWS_STORAGE_BUCKET_NAME": values.bucket,
+        "AWS_S3_REGION_NAME": values.region,
+        "PORT": str(contract.PORT),
+        "WEB_CONCURRENCY": str(web_concurrency(cpu)),
+    }
+
+
+def container_environment(values: StackValues, cpu: int) -> tuple[list[dict], list[dict]]:
+    """(environment, secrets) in ECS's shape for a process of ``cpu`` units.
+
+    Raises when a production-required contract variable would be missing, or when a credential
+    would land in plain environment.
+    """
+    plain = stack_plain_values(values, cpu)
+    environment: dict[str, str] = {}
+    secrets: dict[str, str] = {}
+    for var in contract.CONTRACT:
+        if var.secret:
+            if var.name in values.secret_refs:
+                secrets[var.name] = values.secret_refs[var.name]
+        elif var.name in plain:
+            environment[var.name] = plain[var.name]
+        elif var.name in values.user_env:
+            environment[var.name] = values.user_env[var.name]
+    missing = [name for name in contract.production_required()
+               if name not in environment and name not in secrets]
+    if missing:
+        raise ContractError(f"the stack provides no value for {', '.join(missing)} (required in production)")
+    unknown = set(values.secret_refs) - {var.name for var in contract.CONTRACT if var.secret}
+    if unknown:
+        raise ContractError(f"secret references for variables outside the contract: {sorted(unknown)}")
+    return (
+        [{"name": name, "value": value} for name, value in sorted(environment.items())],
+        [{"name": name, "valueFrom": ref} for name, ref in sorted(secrets.items())],
+    )

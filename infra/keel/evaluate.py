@@ -1,0 +1,453 @@
+"""Evaluate a stack of this project under Pulumi's unit-test mocks, without the Pulumi CLI.
+
+``evaluate_stack("staging")`` reads ``Pulumi.yaml`` and ``Pulumi.staging.yaml`` the way
+``pulumi up`` does, runs ``infra/__main__.py`` in-process against mocks that answer with
+deterministic ids and ARNs, and returns every registered resource, the stack outputs and the
+warnings. Tests, ``keel check``, the parity test and the benchmarks share it; it needs no pytest.
+
+Secure config values (``{secure: ...}``) cannot be decrypted here: each becomes a placeholder of
+the right shape, marked secret, so the program sees "set, secret" just as it would on AWS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import runpy
+import string
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ACCOUNT = "123456789012"
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+# Placeholders for secure config values: shaped like what a user would set, so validation passes.
+SECURE_PLACEHOLDERS = {
+    "keel:databaseUrl": "postgres://app:secure-placeholder@db.example.internal:5432/app?sslmode=require",
+    "keel:redisUrl": "rediss://:secure-placeholder@cache.example.internal:6379/0?ssl_cert_reqs=required",
+}
+MOCK_DB_PASSWORD = "rds-managed-password-from-secrets-manager"
+
+
+def repo_root() -> Path:
+    """The repository root: infra/keel/evaluate.py -> ../../.."""
+    return Path(__file__).resolve().parents[2]
+
+
+def unwrap_secret(value: Any) -> Any:
+    """The plain value inside a Pulumi secret wrapper (recursively for dicts and lists)."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG_KEY) == SECRET_SIG:
+            return unwrap_secret(value.get("value"))
+        return {k: unwrap_secret(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secret(v) for v in value]
+    return value
+
+
+def is_secret_wrapped(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG
+
+
+@dataclass
+class ResourceRecord:
+    type: str
+    name: str
+    inputs: dict
+    id: str
+    arn: str | None
+    urn: str
+    parent: str | None = None
+    depends_on: set[str] = field(default_factory=set)
+    protect: bool = False
+    custom: bool = True
+
+    @property
+    def plain_inputs(self) -> dict:
+        """Inputs with every secret wrapper removed."""
+        return unwrap_secret(self.inputs)
+
+
+@dataclass
+class Evaluation:
+    stack: str
+    config: dict[str, str]
+    resources: list[ResourceRecord] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    error: BaseException | None = None
+
+    def by_type(self, type_: str) -> list[ResourceRecord]:
+        return [r for r in self.resources if r.type == type_]
+
+    def by_name(self, name: str) -> ResourceRecord:
+        matches = [r for r in self.resources if r.name == name]
+        if not matches:
+            raise KeyError(name)
+        return matches[0]
+
+    def by_id(self, id_: str) -> ResourceRecord | None:
+        return next((r for r in self.resources if r.id == id_ and r.custom), None)
+
+    def by_arn(self, arn: str) -> ResourceRecord | None:
+        return next((r for r in self.resources if r.arn == arn), None)
+
+    def task_definitions(self) -> dict[str, ResourceRecord]:
+        """{process name -> task definition record}, keyed by the single container's name."""
+        found = {}
+        for record in self.by_type("aws:ecs/taskDefinition:TaskDefinition"):
+            definitions = json.loads(unwrap_secret(record.inputs["containerDefinitions"]))
+            for definition in definitions:
+                found[definition["name"]] = record
+        return found
+
+    def container_definitions(self) -> dict[str, dict]:
+        """{container name -> container definition} parsed from every task definition."""
+        found = {}
+        for record in self.by_type("aws:ecs/taskDefinition:TaskDefinition"):
+            for definition in json.loads(unwrap_secret(record.inputs["containerDefinitions"])):
+                found[definition["name"]] = definition
+        return found
+
+    def secret_values(self) -> dict[str, str]:
+        """{secret ARN -> the string the stack stores in it}, from SecretVersion inputs."""
+        values = {}
+        for record in self.by_type("aws:secretsmanager/secretVersion:SecretVersion"):
+            inputs = record.plain_inputs
+            values[inputs["secretId"]] = inputs.get("secretString")
+        return values
+
+
+# --------------------------------------------------------------------------- mocks
+
+
+def _short_hash(text: str, length: int = 8) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def _service_and_kind(type_: str) -> tuple[str, str]:
+    """("ecs", "taskDefinition") from "aws:ecs/taskDefinition:TaskDefinition"."""
+    module = type_.split(":")[1]
+    service, _, kind = module.partition("/")
+    return service, kind
+
+
+ID_PREFIXES = {
+    "aws:ec2/vpc:Vpc": "vpc",
+    "aws:ec2/subnet:Subnet": "subnet",
+    "aws:ec2/securityGroup:SecurityGroup": "sg",
+    "aws:ec2/internetGateway:InternetGateway": "igw",
+    "aws:ec2/natGateway:NatGateway": "nat",
+    "aws:ec2/eip:Eip": "eipalloc",
+    "aws:ec2/routeTable:RouteTable": "rtb",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg",
+    "aws:ec2/flowLog:FlowLog": "fl",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "sgr",
+}
+
+
+class KeelMocks:
+    """Deterministic answers for every resource and provider call the program makes."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.lock = threading.Lock()
+        self.registered: list[tuple[str, str, dict, str, str | None, bool]] = []
+
+    # Pulumi's Mocks interface ---------------------------------------------------
+    def new_resource(self, args) -> tuple[str, dict]:
+        inputs = dict(args.inputs)
+        type_, name = args.typ, args.name
+        resource_id = self._id(type_, name, inputs)
+        state = dict(inputs)
+        state.update(self._computed(type_, name, inputs, resource_id))
+        with self.lock:
+            self.registered.append((type_, name, dict(args.inputs), resource_id, state.get("arn"), args.custom))
+        return resource_id, state
+
+    def call(self, args) -> dict:
+        token, inputs = args.token, dict(args.args)
+        region = self.region
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return {"names": [f"{region}{s}" for s in "abc"], "zoneIds": [f"euw1-az{i}" for i in (1, 2, 3)],
+                    "id": region}
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/deployer", "userId": "AIDAMOCK",
+                    "id": ACCOUNT}
+        if token in ("aws:index/getRegion:getRegion",):
+            return {"name": region, "region": region, "id": region}
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+        if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            return {"userName": "AWS", "password": "mock-ecr-token", "authorizationToken": "QVdTOm1vY2s=",
+                    "proxyEndpoint": f"https://{ACCOUNT}.dkr.ecr.{region}.amazonaws.com", "id": region}
+        if token == "aws:secretsmanager/getSecretVersion:getSecretVersion":
+            secret = {"username": "keel_admin", "password": MOCK_DB_PASSWORD}
+            return {"arn": inputs.get("secretId"), "secretId": inputs.get("secretId"),
+                    "secretString": json.dumps(secret), "versionId": "v1", "id": inputs.get("secretId")}
+        if token == "aws:elb/getServiceAccount:getServiceAccount":
+            return {"arn": "arn:aws:iam::156460612806:root", "id": "156460612806"}
+        return {}
+
+    # Helpers ---------------------------------------------------------------------
+    def _id(self, type_: str, name: str, inputs: dict) -> str:
+        prefix = ID_PREFIXES.get(type_)
+        if prefix:
+            return f"{prefix}-{_short_hash(type_ + name, 17)}"
+        if type_ == "aws:s3/bucket:Bucket":
+            return inputs.get("bucket") or f"{name}-{_short_hash(name, 7)}"
+        return inputs.get("name") or f"{name}-{_short_hash(name, 7)}"
+
+    def _arn(self, type_: str, name: str, inputs: dict, resource_id: str) -> str | None:
+        if not type_.startswith("aws:"):
+            return None
+        service, kind = _service_and_kind(type_)
+        region = self.region
+        physical = inputs.get("name") or resource_id
+        if service == "s3":
+            return f"arn:aws:s3:::{resource_id}" if kind == "bucket" else None
+        if service == "iam":
+            return f"arn:aws:iam::{ACCOUNT}:{kind.lower()}/{physical}"
+        if type_ == "aws:secretsmanager/secret:Secret":
+            return f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:{physical}-{_short_hash(name, 6)}"
+        if type_ == "aws:secretsmanager/secretVersion:SecretVersion":
+            return inputs.get("secretId")
+        if type_ == "aws:ecs/taskDefinition:TaskDefinition":
+            return f"arn:aws:ecs:{region}:{ACCOUNT}:task-definition/{inputs.get('family', name)}:1"
+        if type_ == "aws:cloudwatch/logGroup:LogGroup":
+            return f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{physical}"
+        if type_ == "aws:ecs/service:Service":
+            return f"arn:aws:ecs:{region}:{ACCOUNT}:service/{physical}"
+        return f"arn:aws:{service}:{region}:{ACCOUNT}:{kind}/{physical}"
+
+    def _computed(self, type_: str, name: str, inputs: dict, resource_id: str) -> dict:
+        region = self.region
+        arn = self._arn(type_, name, inputs, resource_id)
+        state: dict[str, Any] = {}
+        if arn:
+            state["arn"] = arn
+        if "name" not in inputs and type_.startswith("aws:"):
+            state["name"] = resource_id
+        if type_ == "aws:ec2/vpc:Vpc":
+            state["defaultSecurityGroupId"] = f"sg-default{_short_hash(name, 10)}"
+        elif type_ == "aws:lb/loadBalancer:LoadBalancer":
+            state["dnsName"] = f"{resource_id}-1234567890.{region}.elb.amazonaws.com"
+            state["zoneId"] = "Z32O12XQLNTSW2"
+            state["arnSuffix"] = f"app/{resource_id}/50dc6c495c0c9188"
+        elif type_ == "aws:lb/targetGroup:TargetGroup":
+            state["arnSuffix"] = f"targetgroup/{resource_id}/73e2d6bc24d8a067"
+        elif type_ == "aws:rds/instance:Instance":
+            address = f"{inputs.get('identifier', resource_id)}.abcdefghijkl.{region}.rds.amazonaws.com"
+            state.update(address=address, endpoint=f"{address}:5432", port=inputs.get("port", 5432),
+                         masterUserSecrets=[{
+                             "secretArn": f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:rds!db-{_short_hash(name, 12)}",
+                             "secretStatus": "active", "kmsKeyId": ""}])
+        elif type_ == "aws:elasticache/replicationGroup:ReplicationGroup":
+            state.update(primaryEndpointAddress=f"master.{resource_id}.abcdef.euw1.cache.amazonaws.com",
+                         port=inputs.get("port", 6379))
+        elif type_ == "aws:ecr/repository:Repository":
+            state["repositoryUrl"] = f"{ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{resource_id}"
+            state["registryId"] = ACCOUNT
+        elif type_ == "docker:index/image:Image":
+            image_name = unwrap_secret(inputs.get("imageName", name))
+            repository = image_name.rsplit(":", 1)[0] if ":" in image_name.split("/")[-1] else image_name
+            state["repoDigest"] = f"{repository}@sha256:{hashlib.sha256(image_name.encode()).hexdigest()}"
+            state["imageName"] = image_name
+        elif type_ == "random:index/randomPassword:RandomPassword":
+            state["result"] = _mock_password(name, inputs)
+        elif type_ == "aws:s3/bucket:Bucket":
+            state.update(bucket=resource_id, bucketRegionalDomainName=f"{resource_id}.s3.{region}.amazonaws.com")
+        elif type_ == "aws:ecs/taskDefinition:TaskDefinition":
+            state.update(revision=1, arnWithoutRevision=arn.rsplit(":", 1)[0])
+        elif type_ == "aws:secretsmanager/secretVersion:SecretVersion":
+            state["versionId"] = f"v-{_short_hash(json.dumps(inputs, sort_keys=True, default=str), 12)}"
+        elif type_ == "aws:kms/key:Key":
+            state["keyId"] = resource_id
+        elif type_ == "aws:acm/certificate:Certificate":
+            domain = inputs.get("domainName", "example.com")
+            state["domainValidationOptions"] = [{
+                "domainName": domain, "resourceRecordName": f"_x1.{domain}.", "resourceRecordType": "CNAME",
+                "resourceRecordValue": "_x2.acm-validations.aws."}]
+        elif type_ == "aws:iam/role:Role":
+            state["uniqueId"] = f"AROA{_short_hash(name, 12).upper()}"
+        return state
+
+
+def _mock_password(name: str, inputs: dict) -> str:
+    """A deterministic password honouring RandomPassword's length and character-set inputs."""
+    length = int(inputs.get("length", 32))
+    alphabet = ""
+    if inputs.get("upper", True):
+        alphabet += string.ascii_uppercase
+    if inputs.get("lower", True):
+        alphabet += string.ascii_lowercase
+    if inputs.get("numeric", True):
+        alphabet += string.digits
+    if inputs.get("special", True):
+        alphabet += inputs.get("overrideSpecial", "!@#$%&*()-_=+[]{}<>:?")
+    seed = hashlib.sha256(name.encode()).digest()
+    while len(seed) < length:
+        seed += hashlib.sha256(seed).digest()
+    return "".join(alphabet[b % len(alphabet)] for b in seed[:length])
+
+
+# --------------------------------------------------------------------------- config
+
+
+def read_project(root: Path) -> dict:
+    return yaml.safe_load((root / "Pulumi.yaml").read_text()) or {}
+
+
+def config_value_to_string(value: Any) -> str:
+    """How the Pulumi CLI hands a stack-file value to the program: strings, objects as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+def read_stack_config(root: Path, project: str, stack: str) -> tuple[dict[str, str], list[str]]:
+    """The stack file's config as {"ns:key": string}, and the keys holding secure values."""
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"no stack file {path.name}: run `pulumi stack init {stack}` first")
+    document = yaml.safe_load(path.read_text()) or {}
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in (document.get("config") or {}).items():
+        full_key = key if ":" in key else f"{project}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[full_key] = SECURE_PLACEHOLDERS.get(full_key, f"secure-placeholder-{full_key}-" + "x" * 50)
+            secret_keys.append(full_key)
+        else:
+            config[full_key] = config_value_to_string(value)
+    return config, secret_keys
+
+
+# --------------------------------------------------------------------------- runner
+
+
+class _WarningCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _dependency_names(opts) -> set[str]:
+    depends_on = getattr(opts, "depends_on", None) if opts is not None else None
+    if depends_on is None:
+        return set()
+    if not isinstance(depends_on, list | tuple):
+        depends_on = [depends_on]
+    return {getattr(resource, "_name", None) for resource in depends_on} - {None}
+
+
+def evaluate_stack(stack: str, overrides: dict[str, Any] | None = None,
+                   project_root: str | Path | None = None, raise_errors: bool = True) -> Evaluation:
+    """Run the Pulumi program for ``stack`` under mocks; see the module docstring."""
+    import pulumi
+    from pulumi.runtime import mocks as pulumi_mocks
+    from pulumi.runtime import settings as pulumi_settings
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    root = Path(project_root) if project_root else repo_root()
+    project_doc = read_project(root)
+    project = project_doc.get("name", "keel")
+    config, secret_keys = read_stack_config(root, project, stack)
+    for key, value in (overrides or {}).items():
+        full_key = key if ":" in key else f"{project}:{key}"
+        config[full_key] = config_value_to_string(value)
+    region = config.get("aws:region", "us-east-1")
+    evaluation = Evaluation(stack=stack, config=dict(config))
+
+    mocks = KeelMocks(region)
+    collector = _WarningCollector()
+    logger = logging.getLogger(f"keel.evaluate.{stack}.{id(evaluation)}")
+    logger.propagate = False
+    logger.addHandler(collector)
+
+    pulumi.runtime.set_all_config(config, secret_keys)
+    pulumi_settings.ROOT.set(None)
+    pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, logger=logger)
+    pulumi_settings.SETTINGS.outputs.clear()
+
+    captured: dict[tuple[str, str], dict] = {}
+
+    def capture(args):
+        parent = getattr(args.opts, "parent", None)
+        parent_name = getattr(parent, "_name", None)
+        parent_type = getattr(parent, "_type", None) if parent is not None else None
+        inherited = captured.get((parent_type, parent_name), {}).get("depends_on", set())
+        captured[(args.type_, args.name)] = {
+            "parent": parent_name,
+            "depends_on": _dependency_names(args.opts) | inherited,
+            "protect": bool(getattr(args.opts, "protect", False)),
+        }
+        return None
+
+    pulumi.runtime.register_stack_transformation(capture)
+    main = root / project_doc.get("main", "infra/")
+    main_file = main / "__main__.py" if main.is_dir() else main
+    infra_dir = str(main_file.parent)
+    if infra_dir not in sys.path:
+        sys.path.insert(0, infra_dir)
+
+    stack_resource = pulumi_settings.get_root_resource()
+
+    def program():
+        runpy.run_path(str(main_file), run_name="__main__")
+
+    try:
+        _sync_await(run_pulumi_func(program))
+        outputs = {}
+        for key, value in stack_resource.outputs.items():
+            outputs[key] = _sync_await(pulumi.Output.from_input(value).future())
+        evaluation.outputs = outputs
+    except BaseException as exc:  # noqa: BLE001 recorded, re-raised for callers that want it
+        evaluation.error = exc
+        if raise_errors:
+            raise
+    finally:
+        logger.removeHandler(collector)
+        evaluation.warnings = list(collector.messages)
+        pulumi_settings.ROOT.set(None)
+
+    for type_, name, inputs, resource_id, arn, custom in mocks.registered:
+        meta = captured.get((type_, name), {})
+        evaluation.resources.append(ResourceRecord(
+            type=type_, name=name, inputs=inputs, id=resource_id, arn=arn,
+            urn=f"urn:pulumi:{stack}::{project}::{type_}::{name}",
+            parent=meta.get("parent"), depends_on=set(meta.get("depends_on", set())),
+            protect=meta.get("protect", False), custom=custom,
+        ))
+    return evaluation
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m keel.evaluate STACK`: print the inventory and outputs (a quick look, no AWS)."""
+    args = argv if argv is not None else sys.argv[1:]
+    stack = args[0] if args else "dev"
+    evaluation = evaluate_stack(stack)
+    for record in evaluation.resources:
+        print(f"{record.type}  {record.name}")
+    print(json.dumps(evaluation.outputs, indent=2, default=str))
+    for warning in evaluation.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

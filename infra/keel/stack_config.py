@@ -1,0 +1,517 @@
+"""The stack's typed configuration: presets per stack, overrides from `pulumi config`, validation.
+
+Every value has a preset per stack kind (dev, staging, prod) trading cost for safety; each can be
+overridden with ``pulumi config set keel:<key> <value>`` (process sizes as objects, e.g.
+``pulumi config set --path keel:web.count 3``). The program validates everything before it
+creates a single resource and stops with one line per problem naming the key, the bad value and
+what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from keel import contract
+
+PRESETS = ("dev", "staging", "prod")
+PROCESS_KEYS = ("web", "worker", "beat", "release")
+
+# AWS Fargate task sizes: CPU units -> allowed memory (MiB).
+FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+    8192: tuple(range(16384, 61441, 4096)),
+    16384: tuple(range(32768, 122881, 8192)),
+}
+# CloudWatch Logs' accepted retentionInDays values (0 = never expire is deliberately excluded:
+# every log group states how long it keeps data).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                      2192, 2557, 2922, 3288, 3653)
+NAT_MODES = ("single", "perAz")
+RDS_INSTANCE_CLASS = re.compile(r"^db\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
+CACHE_NODE_TYPE = re.compile(r"^cache\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
+# Performance Insights is not offered on these sizes.
+NO_PERFORMANCE_INSIGHTS = re.compile(r"^db\.t[234]g?\.(micro|small)$")
+DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
+HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+CIDR16 = re.compile(r"^10\.(\d{1,3})\.0\.0/16$")
+POSTGRES_ENGINE_VERSION = re.compile(r"^(1[6-9])(\.\d+)?$")
+CACHE_ENGINES = ("valkey", "redis")
+CACHE_ENGINE_VERSION = re.compile(r"^(7|8)\.\d+$")
+ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+class StackConfigError(Exception):
+    """Bad stack configuration: ``messages`` holds one line per problem."""
+
+    def __init__(self, messages: list[str]) -> None:
+        self.messages = list(messages)
+        super().__init__("invalid stack configuration:\n  " + "\n  ".join(self.messages))
+
+
+@dataclass(frozen=True)
+class ProcessSize:
+    """One process type's size and scaling. Fargate CPU units / MiB; counts are tasks."""
+
+    cpu: int
+    memory: int
+    count: int = 1  # desired tasks at deploy time
+    min_count: int = 1  # autoscaling floor
+    max_count: int = 1  # autoscaling ceiling (== min_count: autoscaling off)
+    cpu_target: int = 60  # target average CPU %, for autoscaling
+    requests_per_target: int = 1000  # web only: ALB requests per target per minute
+
+    @property
+    def autoscaling(self) -> bool:
+        return self.max_count > self.min_count
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Everything the program needs to know, validated. Defaults come from the preset."""
+
+    stack: str
+    preset: str
+    project: str
+    region: str
+    profile: str | None
+    # Public entry point
+    domain: str | None
+    certificate_arn: str | None
+    hosted_zone_id: str | None
+    # Network
+    vpc_cidr: str
+    az_count: int
+    nat_gateways: str
+    flow_logs: bool
+    # Processes
+    processes: dict[str, ProcessSize]
+    log_retention_days: int
+    exec_enabled: bool
+    release_timeout_minutes: int
+    deploy_timeout_minutes: int
+    # Load balancer
+    alb_deletion_protection: bool
+    alb_access_logs: bool
+    # Database
+    db_instance_class: str
+    db_engine_version: str
+    db_allocated_storage: int
+    db_max_allocated_storage: int
+    db_backup_retention_days: int
+    db_multi_az: bool
+    db_deletion_protection: bool
+    db_performance_insights: bool
+    db_monitoring_interval: int
+    # Cache and broker
+    cache_engine: str
+    cache_engine_version: str
+    cache_node_type: str
+    cache_replicas: int
+    cache_snapshot_retention_days: int
+    # Media
+    media_versioning: bool
+    media_access_logs: bool
+    # Encryption at rest with a customer-managed KMS key (secrets, logs, media, cache, PI).
+    kms_key: bool
+    # Data safety: Pulumi `protect` on stateful resources, secret recovery window.
+    protect_data: bool
+    secret_recovery_days: int
+    # Attach existing backing services (secret config values) instead of creating them.
+    database_url: str | None = None
+    redis_url: str | None = None
+    django_secret_key: str | None = None
+    # Extra plain environment, validated against the app's contract.
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def https(self) -> bool:
+        return self.domain is not None
+
+    @property
+    def creates_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def creates_cache(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def name_prefix(self) -> str:
+        """Prefix of physical names: readable in the console, unique per project and stack."""
+        return f"{self.project}-{self.stack}"
+
+
+def _process_presets(preset: str) -> dict[str, ProcessSize]:
+    if preset == "prod":
+        return {
+            "web": ProcessSize(cpu=1024, memory=2048, count=2, min_count=2, max_count=10, cpu_target=60,
+                               requests_per_target=1000),
+            "worker": ProcessSize(cpu=1024, memory=2048, count=2, min_count=2, max_count=8, cpu_target=60),
+            "beat": ProcessSize(cpu=256, memory=512),
+            "release": ProcessSize(cpu=512, memory=1024),
+        }
+    if preset == "staging":
+        return {
+            "web": ProcessSize(cpu=512, memory=1024, count=1, min_count=1, max_count=3, cpu_target=70),
+            "worker": ProcessSize(cpu=512, memory=1024, count=1, min_count=1, max_count=2, cpu_target=70),
+            "beat": ProcessSize(cpu=256, memory=512),
+            "release": ProcessSize(cpu=512, memory=1024),
+        }
+    return {
+        "web": ProcessSize(cpu=256, memory=512, count=1, min_count=1, max_count=1),
+        "worker": ProcessSize(cpu=256, memory=512, count=1, min_count=1, max_count=1),
+        "beat": ProcessSize(cpu=256, memory=512),
+        "release": ProcessSize(cpu=256, memory=512),
+    }
+
+
+# The preset values of every scalar key, by config key. Comments give the reason per preset.
+PRESET_VALUES: dict[str, dict[str, Any]] = {
+    "dev": dict(
+        vpcCidr="10.10.0.0/16", azCount=2, natGateways="single", flowLogs=False,
+        logRetentionDays=14, execEnabled=True, releaseTimeoutMinutes=30, deployTimeoutMinutes=20,
+        albDeletionProtection=False, albAccessLogs=False,
+        dbInstanceClass="db.t4g.micro", dbEngineVersion="16", dbAllocatedStorage=20, dbMaxAllocatedStorage=50,
+        dbBackupRetentionDays=1, dbMultiAz=False, dbDeletionProtection=False, dbPerformanceInsights=False,
+        dbMonitoringInterval=0,
+        cacheEngine="valkey", cacheEngineVersion="8.0", cacheNodeType="cache.t4g.micro", cacheReplicas=0,
+        cacheSnapshotRetentionDays=0,
+        mediaVersioning=False, mediaAccessLogs=False, kmsKey=False, protectData=False, secretRecoveryDays=0,
+    ),
+    "staging": dict(
+        vpcCidr="10.20.0.0/16", azCount=2, natGateways="single", flowLogs=False,
+        logRetentionDays=30, execEnabled=True, releaseTimeoutMinutes=60, deployTimeoutMinutes=30,
+        albDeletionProtection=False, albAccessLogs=False,
+        dbInstanceClass="db.t4g.small", dbEngineVersion="16", dbAllocatedStorage=20, dbMaxAllocatedStorage=100,
+        dbBackupRetentionDays=3, dbMultiAz=False, dbDeletionProtection=False, dbPerformanceInsights=False,
+        dbMonitoringInterval=0,
+        cacheEngine="valkey", cacheEngineVersion="8.0", cacheNodeType="cache.t4g.small", cacheReplicas=0,
+        cacheSnapshotRetentionDays=1,
+        mediaVersioning=True, mediaAccessLogs=False, kmsKey=False, protectData=False, secretRecoveryDays=7,
+    ),
+    "prod": dict(
+        vpcCidr="10.30.0.0/16", azCount=3, natGateways="perAz", flowLogs=True,
+        logRetentionDays=365, execEnabled=False, releaseTimeoutMinutes=60, deployTimeoutMinutes=30,
+        albDeletionProtection=True, albAccessLogs=True,
+        dbInstanceClass="db.m7g.large", dbEngineVersion="16", dbAllocatedStorage=50, dbMaxAllocatedStorage=200,
+        dbBackupRetentionDays=14, dbMultiAz=True, dbDeletionProtection=True, dbPerformanceInsights=True,
+        dbMonitoringInterval=60,
+        cacheEngine="valkey", cacheEngineVersion="8.0", cacheNodeType="cache.m7g.large", cacheReplicas=1,
+        cacheSnapshotRetentionDays=7,
+        mediaVersioning=True, mediaAccessLogs=True, kmsKey=True, protectData=True, secretRecoveryDays=30,
+    ),
+}
+SCALAR_KEYS = tuple(PRESET_VALUES["dev"])
+ENTRY_KEYS = ("preset", "domain", "certificateArn", "hostedZoneId", "env")
+SECRET_KEYS = ("databaseUrl", "redisUrl", "djangoSecretKey")
+KNOWN_KEYS = SCALAR_KEYS + ENTRY_KEYS + SECRET_KEYS + PROCESS_KEYS
+PROCESS_FIELDS = {"cpu": "cpu", "memory": "memory", "count": "count", "minCount": "min_count",
+                  "maxCount": "max_count", "cpuTarget": "cpu_target", "requestsPerTarget": "requests_per_target"}
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), key)
+
+
+class _Reader:
+    """Parses raw config strings into typed values, collecting one message per problem."""
+
+    def __init__(self, raw: dict[str, str], project: str) -> None:
+        self.raw = raw
+        self.project = project
+        self.errors: list[str] = []
+
+    def key(self, name: str) -> str:
+        return f"{self.project}:{name}"
+
+    def fail(self, key: str, value: Any, allowed: str) -> None:
+        self.errors.append(f"{key} = {value!r} is invalid: allowed {allowed}")
+
+    def as_bool(self, key: str, value: Any) -> bool | None:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "false"):
+            return text == "true"
+        self.fail(key, value, "true or false")
+        return None
+
+    def as_int(self, key: str, value: Any, low: int, high: int) -> int | None:
+        try:
+            number = int(str(value).strip()) if not isinstance(value, bool) else None
+        except ValueError:
+            number = None
+        if number is None or not low <= number <= high:
+            self.fail(key, value, f"a whole number from {low} to {high}")
+            return None
+        return number
+
+    def as_choice(self, key: str, value: Any, choices: tuple) -> Any:
+        if value in choices:
+            return value
+        self.fail(key, value, "one of " + ", ".join(str(c) for c in choices))
+        return None
+
+    def as_pattern(self, key: str, value: Any, pattern: re.Pattern, allowed: str) -> str | None:
+        if isinstance(value, str) and pattern.match(value):
+            return value
+        self.fail(key, value, allowed)
+        return None
+
+    def as_object(self, key: str, value: str) -> dict | None:
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            self.fail(key, value, "an object, e.g. `pulumi config set --path " + key + ".<field> <value>`")
+            return None
+        return parsed
+
+
+SCALAR_RULES: dict[str, tuple] = {
+    "vpcCidr": ("pattern", CIDR16, "a /16 of the form 10.N.0.0/16"),
+    "azCount": ("int", 2, 3),
+    "natGateways": ("choice", NAT_MODES),
+    "flowLogs": ("bool",),
+    "logRetentionDays": ("choice_int", LOG_RETENTION_DAYS),
+    "execEnabled": ("bool",),
+    "releaseTimeoutMinutes": ("int", 1, 120),
+    "deployTimeoutMinutes": ("int", 5, 120),
+    "albDeletionProtection": ("bool",),
+    "albAccessLogs": ("bool",),
+    "dbInstanceClass": ("pattern", RDS_INSTANCE_CLASS, "an RDS instance class like db.t4g.micro or db.m7g.large"),
+    "dbEngineVersion": ("pattern", POSTGRES_ENGINE_VERSION, "PostgreSQL 16 or newer, like 16 or 16.4"),
+    "dbAllocatedStorage": ("int", 20, 65536),
+    "dbMaxAllocatedStorage": ("int", 20, 65536),
+    "dbBackupRetentionDays": ("int", 1, 35),
+    "dbMultiAz": ("bool",),
+    "dbDeletionProtection": ("bool",),
+    "dbPerformanceInsights": ("bool",),
+    "dbMonitoringInterval": ("choice_int", (0, 1, 5, 10, 15, 30, 60)),
+    "cacheEngine": ("choice", CACHE_ENGINES),
+    "cacheEngineVersion": ("pattern", CACHE_ENGINE_VERSION, "7.x or 8.x, like 7.1 or 8.0"),
+    "cacheNodeType": ("pattern", CACHE_NODE_TYPE, "an ElastiCache node type like cache.t4g.micro"),
+    "cacheReplicas": ("int", 0, 5),
+    "cacheSnapshotRetentionDays": ("int", 0, 35),
+    "mediaVersioning": ("bool",),
+    "mediaAccessLogs": ("bool",),
+    "kmsKey": ("bool",),
+    "protectData": ("bool",),
+    "secretRecoveryDays": ("choice_int", (0, *range(7, 31))),
+}
+
+
+def _read_scalar(reader: _Reader, name: str, value: Any) -> Any:
+    rule = SCALAR_RULES[name]
+    key = reader.key(name)
+    kind = rule[0]
+    if kind == "bool":
+        return reader.as_bool(key, value)
+    if kind == "int":
+        return reader.as_int(key, value, rule[1], rule[2])
+    if kind == "choice":
+        return reader.as_choice(key, value, rule[1])
+    if kind == "choice_int":
+        try:
+            number = int(str(value))
+        except ValueError:
+            number = None
+        if number in rule[1]:
+            return number
+        reader.fail(key, value, "one of " + ", ".join(str(c) for c in rule[1]))
+        return None
+    return reader.as_pattern(key, value, rule[1], rule[2])
+
+
+def _read_process(reader: _Reader, name: str, base: ProcessSize, text: str | None) -> ProcessSize:
+    if text is None:
+        return base
+    key = reader.key(name)
+    obj = reader.as_object(key, text)
+    if obj is None:
+        return base
+    changes: dict[str, int] = {}
+    for field_name, value in obj.items():
+        if field_name not in PROCESS_FIELDS:
+            reader.fail(f"{key}.{field_name}", value, "fields " + ", ".join(PROCESS_FIELDS))
+            continue
+        limits = {"cpu": (256, 16384), "memory": (512, 122880), "count": (0, 100), "minCount": (0, 100),
+                  "maxCount": (1, 100), "cpuTarget": (10, 95), "requestsPerTarget": (10, 100000)}[field_name]
+        number = reader.as_int(f"{key}.{field_name}", value, *limits)
+        if number is not None:
+            changes[PROCESS_FIELDS[field_name]] = number
+    size = replace(base, **changes)
+    # Setting only `count` moves the autoscaling range with it, unless min/max were given.
+    if "count" in changes and not {"min_count", "max_count"} & set(changes):
+        size = replace(size, min_count=min(size.min_count, size.count), max_count=max(size.max_count, size.count))
+    return size
+
+
+def _check_process(reader: _Reader, name: str, size: ProcessSize) -> None:
+    key = reader.key(name)
+    allowed = FARGATE_MEMORY.get(size.cpu)
+    if allowed is None:
+        reader.fail(f"{key}.cpu", size.cpu, "Fargate CPU units " + ", ".join(str(c) for c in FARGATE_MEMORY))
+    elif size.memory not in allowed:
+        reader.errors.append(
+            f"{key}.memory = {size.memory} is invalid for cpu {size.cpu}: Fargate allows "
+            f"{allowed[0]}-{allowed[-1]} MiB in steps of {allowed[1] - allowed[0] if len(allowed) > 1 else 0} "
+            f"({', '.join(str(m) for m in allowed[:8])}{', ...' if len(allowed) > 8 else ''})")
+    if name == "beat" and (size.count, size.min_count, size.max_count) != (1, 1, 1):
+        reader.errors.append(
+            f"{key}.count = {size.count} (min {size.min_count}, max {size.max_count}) is invalid: "
+            "allowed exactly 1; two Celery beats would run every periodic task twice")
+    if name in ("web", "worker"):
+        if size.min_count > size.max_count:
+            reader.errors.append(f"{key}.minCount = {size.min_count} is invalid: allowed at most "
+                                 f"maxCount ({size.max_count})")
+        if not size.min_count <= size.count <= size.max_count:
+            reader.errors.append(f"{key}.count = {size.count} is invalid: allowed from minCount "
+                                 f"({size.min_count}) to maxCount ({size.max_count})")
+
+
+def _check_env(reader: _Reader, text: str | None) -> dict[str, str]:
+    if text is None:
+        return {}
+    key = reader.key("env")
+    obj = reader.as_object(key, text)
+    if obj is None:
+        return {}
+    settable = [var.name for var in contract.CONTRACT if var.source != "stack" and not var.secret]
+    env: dict[str, str] = {}
+    for name, value in obj.items():
+        var = contract.BY_NAME.get(name)
+        if var is None or var.name not in settable:
+            reason = ("is a credential: set it as a secret, never plain environment" if var and var.secret
+                      else "is set by the stack" if var else "is not in the app's environment contract")
+            reader.errors.append(f"{key}.{name} {reason}: allowed variables " + ", ".join(settable))
+            continue
+        problem = contract.check_value(var, str(value))
+        if problem:
+            reader.errors.append(f"{key}.{name} = {value!r} is invalid: {problem}")
+            continue
+        env[name] = str(value)
+    return env
+
+
+def _check_url(reader: _Reader, name: str, value: str | None, schemes: tuple[str, ...]) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        # Never echo a credential: name the key and the scheme only.
+        reader.errors.append(f"{reader.key(name)} = <secret, scheme {parts.scheme or 'missing'!r}> is invalid: "
+                             f"allowed a URL with scheme {' or '.join(schemes)} and a host")
+        return None
+    return value
+
+
+def load(raw: dict[str, str], stack: str, project: str = "keel") -> StackConfig:
+    """Typed, validated config from raw ``{"keel:key": "string"}`` values (plus aws:region/profile)."""
+    reader = _Reader(raw, project)
+    ns = f"{project}:"
+    own = {k[len(ns):]: v for k, v in raw.items() if k.startswith(ns)}
+    for name in sorted(set(own) - set(KNOWN_KEYS)):
+        reader.errors.append(f"{ns}{name} is not a known key: allowed keys " + ", ".join(KNOWN_KEYS))
+
+    preset = own.get("preset", stack if stack in PRESETS else None)
+    if preset not in PRESETS:
+        reader.fail(f"{ns}preset", preset, "one of " + ", ".join(PRESETS) + " (defaults to the stack name)")
+        preset = "dev"
+
+    region = raw.get("aws:region")
+    if region is None:
+        reader.errors.append("aws:region is not set: allowed an AWS region, e.g. "
+                             "`pulumi config set aws:region eu-west-1`")
+    elif not REGION.match(region):
+        reader.fail("aws:region", region, "an AWS region like eu-west-1")
+
+    values: dict[str, Any] = {}
+    for name in SCALAR_KEYS:
+        value = own.get(name, PRESET_VALUES[preset][name])
+        values[_snake(name)] = _read_scalar(reader, name, value)
+
+    processes = {}
+    for name in PROCESS_KEYS:
+        processes[name] = _read_process(reader, name, _process_presets(preset)[name], own.get(name))
+        _check_process(reader, name, processes[name])
+
+    domain = own.get("domain") or None
+    certificate_arn = own.get("certificateArn") or None
+    hosted_zone_id = own.get("hostedZoneId") or None
+    if domain is not None and not DOMAIN.match(domain):
+        reader.fail(f"{ns}domain", domain, "a lower-case DNS name like app.example.com")
+    if certificate_arn is not None and not ACM_ARN.match(certificate_arn):
+        reader.fail(f"{ns}certificateArn", certificate_arn,
+                    "an ACM certificate ARN like arn:aws:acm:eu-west-1:123456789012:certificate/<uuid>")
+    if hosted_zone_id is not None and not HOSTED_ZONE_ID.match(hosted_zone_id):
+        reader.fail(f"{ns}hostedZoneId", hosted_zone_id, "a Route 53 hosted zone id like Z0123456789ABCDEFGHIJ")
+    if domain is not None and certificate_arn is None and hosted_zone_id is None:
+        reader.errors.append(f"{ns}domain = {domain!r} has no certificate: allowed with {ns}certificateArn "
+                             f"(an ACM certificate for it) or {ns}hostedZoneId (the stack requests and "
+                             "validates one)")
+    if domain is None and (certificate_arn or hosted_zone_id):
+        reader.errors.append(f"{ns}certificateArn/{ns}hostedZoneId set without {ns}domain: allowed only "
+                             "together with a domain")
+    if domain is None and preset != "dev":
+        reader.errors.append(f"{ns}domain is not set on a {preset} stack: allowed plain HTTP only on dev; "
+                             f"set {ns}domain and {ns}hostedZoneId or {ns}certificateArn")
+
+    database_url = _check_url(reader, "databaseUrl", own.get("databaseUrl") or None,
+                              contract.BY_NAME["DATABASE_URL"].schemes)
+    redis_url = _check_url(reader, "redisUrl", own.get("redisUrl") or None, contract.BY_NAME["REDIS_URL"].schemes)
+    secret_key = own.get("djangoSecretKey") or None
+    if secret_key is not None and (len(secret_key) < 50 or len(set(secret_key)) < 5):
+        reader.errors.append(f"{ns}djangoSecretKey = <secret, {len(secret_key)} characters> is invalid: allowed "
+                             "at least 50 characters with at least 5 distinct ones (Django security.W009)")
+    env = _check_env(reader, own.get("env"))
+
+    _check_relations(reader, ns, values)
+    if values.get("db_performance_insights") and values.get("db_instance_class") and \
+            NO_PERFORMANCE_INSIGHTS.match(values["db_instance_class"]):
+        reader.errors.append(f"{ns}dbPerformanceInsights = true is invalid with {ns}dbInstanceClass = "
+                             f"{values['db_instance_class']!r}: allowed on db.t*.medium and larger")
+
+    if reader.errors:
+        raise StackConfigError(reader.errors)
+    return StackConfig(
+        stack=stack, preset=preset, project=project, region=region, profile=raw.get("aws:profile") or None,
+        domain=domain, certificate_arn=certificate_arn, hosted_zone_id=hosted_zone_id, processes=processes,
+        database_url=database_url, redis_url=redis_url, django_secret_key=secret_key, env=env, **values,
+    )
+
+
+def _check_relations(reader: _Reader, ns: str, values: dict[str, Any]) -> None:
+    """Rules that tie two keys together."""
+    allocated, maximum = values.get("db_allocated_storage"), values.get("db_max_allocated_storage")
+    if allocated and maximum and maximum < allocated:
+        reader.errors.append(f"{ns}dbMaxAllocatedStorage = {maximum} is invalid: allowed at least "
+                             f"{ns}dbAllocatedStorage ({allocated})")
+
+
+def stack_config_from_pulumi() -> StackConfig:
+    """Load from the running Pulumi program's config (what `pulumi up` passes)."""
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+
+    raw: dict[str, str] = {}
+    raw.update(runtime_config.get_config_env())
+    raw.update(runtime_config.CONFIG.get())
+    project, stack = pulumi.get_project(), pulumi.get_stack()
+    return load({k: v for k, v in raw.items() if isinstance(v, str)}, stack, project)
+
+
+def describe_fields() -> list[str]:
+    """The dataclass field names (used by docs and tests to list what a preset sets)."""
+    return [f.name for f in fields(StackConfig)]
