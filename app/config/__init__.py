@@ -1,0 +1,1 @@
+"""The Django project package. Deliberately empty: the Pulumi program imports config.contract without Django."""

@@ -1,0 +1,58 @@
+"""The Celery app of the worker and beat processes (``celery --app config.celery ...``).
+
+Configured from Django settings (``CELERY_*``), tasks autodiscovered from installed apps,
+and the beat schedule defined here, in code, so every deploy carries it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging.config
+import os
+
+from celery import Celery, signals
+
+from config.env import load_or_exit
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+
+def _remap_sigterm_to_sigquit() -> None:
+    """SIGTERM starts Celery's soft shutdown (running tasks get WORKER_SOFT_SHUTDOWN_TIMEOUT, then
+    unacknowledged ones go back to the queue) instead of a warm shutdown that waits forever.
+
+    billiard reads REMAP_SIGTERM once, when ``billiard.common`` is imported, and the celery CLI
+    imports it before loading this module; celery.apps.worker and celery.concurrency.prefork copy
+    the value when the worker command imports them, after this. So set the variable (also for the
+    pool's child processes) and re-read billiard's constants if they were computed without it.
+    """
+    os.environ["REMAP_SIGTERM"] = "SIGQUIT"
+    import billiard.common
+
+    if billiard.common.REMAP_SIGTERM != "SIGQUIT":
+        importlib.reload(billiard.common)
+
+
+# Validate before anything connects: a bad environment exits 78 with one line per problem.
+ENV = load_or_exit()
+_remap_sigterm_to_sigquit()
+
+app = Celery("keel")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "purge-expired-documents": {
+        "task": "documents.tasks.purge_expired_documents",
+        "schedule": float(ENV["DOCUMENT_PURGE_INTERVAL"]),
+    },
+}
+
+
+@signals.setup_logging.connect
+def use_django_logging(**kwargs) -> None:
+    """Connecting this signal stops Celery from configuring logging itself: Django's JSON config
+    (root handler on stdout) serves the worker and beat as well."""
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)

@@ -1,0 +1,84 @@
+"""Readiness: can this process reach its database, cache and broker right now?
+
+Each check runs in its own thread and is bounded to ``CHECK_TIMEOUT`` seconds, so a
+hung backing service makes the probe answer 503 promptly instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from config.logs import redact
+
+CHECK_TIMEOUT = 2.0
+# Shared threads: a check that hangs past its bound keeps a thread until its own socket timeout.
+_pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="readiness")
+
+
+def check_database() -> None:
+    from django.db import connections
+
+    connection = connections["default"]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    finally:
+        connection.close()  # this thread's connection; never reused
+
+
+def check_cache() -> None:
+    from django.core.cache import caches
+
+    cache = caches["default"]
+    cache.set("keel:readyz", "1", timeout=10)
+    if cache.get("keel:readyz") != "1":
+        raise RuntimeError("the cache did not return the value just written")
+
+
+def check_broker() -> None:
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(
+        settings.CELERY_BROKER_URL, socket_connect_timeout=CHECK_TIMEOUT, socket_timeout=CHECK_TIMEOUT
+    )
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+CHECKS = {"database": check_database, "cache": check_cache, "broker": check_broker}
+
+
+def _timed(check) -> float:
+    started = time.perf_counter()
+    check()
+    return time.perf_counter() - started
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return redact(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+
+
+def readiness() -> dict:
+    """{"status": "ok"|"unavailable", "checks": {name: {"ok", "ms", "error"?}}, "failing": [...]}."""
+    started = time.perf_counter()
+    futures = {name: _pool.submit(_timed, check) for name, check in CHECKS.items()}
+    results = {}
+    for name, future in futures.items():
+        remaining = max(0.0, CHECK_TIMEOUT - (time.perf_counter() - started))
+        try:
+            results[name] = {"ok": True, "ms": round(future.result(timeout=remaining) * 1000, 1)}
+        except FutureTimeout:
+            results[name] = {"ok": False, "ms": round(CHECK_TIMEOUT * 1000, 1),
+                             "error": f"no answer within {CHECK_TIMEOUT:g} s"}
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready; the error is reported
+            results[name] = {"ok": False, "ms": round((time.perf_counter() - started) * 1000, 1),
+                             "error": _describe(exc)}
+    failing = [name for name, result in results.items() if not result["ok"]]
+    return {"status": "unavailable" if failing else "ok", "checks": results, "failing": failing}

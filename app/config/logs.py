@@ -1,0 +1,122 @@
+"""Logs as an event stream on stdout (factor XI): one JSON object per line, or readable lines.
+
+Every record carries ``request_id`` (the id of the HTTP request being served, set by
+``config.middleware.RequestIdMiddleware``) and, inside a Celery task, ``task_id`` and
+``task_name``. Known secret values are replaced by ``***`` before anything is written.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import time
+from collections.abc import Iterable
+
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+REDACTED = "***"
+# Attributes every LogRecord has; anything else was passed with ``extra=`` and is emitted as a field.
+_STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+_secrets: tuple[str, ...] = ()
+
+
+def set_redacted_values(values: Iterable[str]) -> None:
+    """Strings (credentials) that must never reach a log line."""
+    global _secrets
+    _secrets = tuple(values)
+
+
+def redact(text: str) -> str:
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def _current_task() -> tuple[str | None, str | None]:
+    try:
+        from celery import current_task
+    except ImportError:  # pragma: no cover - celery is an app dependency
+        return None, None
+    task = current_task._get_current_object() if current_task else None
+    if task is None or task.request is None or task.request.id is None:
+        return None, None
+    return task.request.id, task.name
+
+
+class ContextFilter(logging.Filter):
+    """Adds request_id, task_id and task_name to every record (None outside a request or task)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = REQUEST_ID.get()
+        if not hasattr(record, "task_id"):
+            record.task_id, record.task_name = _current_task()
+        return True
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+    return f"{seconds}.{int(record.msecs):03d}Z"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: timestamp, level, logger, message, request_id, then extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "timestamp": _timestamp(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+            "request_id": getattr(record, "request_id", REQUEST_ID.get()),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and key not in entry and value is not None:
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = redact(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack"] = redact(self.formatStack(record.stack_info))
+        return json.dumps(entry, default=str)
+
+
+class ConsoleFormatter(logging.Formatter):
+    """Readable lines for humans (LOG_FORMAT=console)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s", "%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not hasattr(record, "request_id"):
+            record.request_id = REQUEST_ID.get()
+        record.request_id = record.request_id or "-"
+        return redact(super().format(record))
+
+
+def logging_config(level: str, fmt: str) -> dict:
+    """The dictConfig for Django, gunicorn and Celery: everything goes to the root handler on stdout."""
+    formatter = "config.logs.JsonFormatter" if fmt == "json" else "config.logs.ConsoleFormatter"
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"context": {"()": "config.logs.ContextFilter"}},
+        "formatters": {"default": {"()": formatter}},
+        "handlers": {
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+                "formatter": "default",
+                "filters": ["context"],
+            },
+        },
+        "root": {"handlers": ["stdout"], "level": level},
+        "loggers": {
+            # Django's own handlers (mail_admins, the runserver console) are replaced by the root one.
+            "django": {"handlers": [], "level": level, "propagate": True},
+            "django.server": {"handlers": [], "level": level, "propagate": True},
+            "gunicorn.error": {"handlers": [], "level": level, "propagate": True},
+            "gunicorn.access": {"handlers": [], "level": "INFO", "propagate": True},
+            "celery": {"handlers": [], "level": level, "propagate": True},
+        },
+    }

@@ -1,0 +1,63 @@
+"""Middleware that must run before Django's host and HTTPS checks.
+
+``RequestIdMiddleware`` gives every request an id (the caller's ``X-Request-ID`` when it
+looks sane, else a new one), exposes it to every log line through ``config.logs.REQUEST_ID``
+and echoes it in the response. ``HealthMiddleware`` answers the liveness and readiness
+paths itself: a load balancer probes over plain HTTP with the task's IP as Host, which
+``ALLOWED_HOSTS`` and ``SECURE_SSL_REDIRECT`` would otherwise turn into 400 or 301.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from django.http import JsonResponse
+
+from config import contract
+from config.health import readiness
+from config.logs import REQUEST_ID
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# Accept a caller's id only if it cannot inject anything into logs or headers.
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+
+
+def incoming_request_id(request) -> str:
+    """The caller's X-Request-ID if well formed, else a new random id."""
+    candidate = request.META.get("HTTP_X_REQUEST_ID", "")
+    return candidate if _VALID_REQUEST_ID.match(candidate) else uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.request_id = incoming_request_id(request)
+        token = REQUEST_ID.set(request.request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            REQUEST_ID.reset(token)
+        response[REQUEST_ID_HEADER] = request.request_id
+        return response
+
+
+class HealthMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        path = request.path.rstrip("/") or "/"
+        if path == contract.HEALTH_PATH:
+            return _no_store(JsonResponse({"status": "ok"}))
+        if path == contract.READY_PATH:
+            report = readiness()
+            return _no_store(JsonResponse(report, status=200 if report["status"] == "ok" else 503))
+        return self.get_response(request)
+
+
+def _no_store(response):
+    response["Cache-Control"] = "no-store"
+    return response

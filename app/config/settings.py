@@ -1,0 +1,213 @@
+"""The one settings module: every value comes from the environment through the contract.
+
+There is no dev/prod split. ``DJANGO_DEBUG`` off (the default) is production mode, where
+``config.env`` requires every production variable and a strong secret key; a bad
+environment stops the process here with one line per problem (exit status 78).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+from config import contract
+from config.env import load_or_exit, secret_values
+from config.logs import logging_config, set_redacted_values
+
+ENV = load_or_exit()
+set_redacted_values(secret_values(ENV))
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = ENV["DJANGO_DEBUG"]
+SECRET_KEY = ENV["DJANGO_SECRET_KEY"]
+SECRET_KEY_FALLBACKS = ENV["DJANGO_SECRET_KEY_FALLBACKS"]
+ALLOWED_HOSTS = ENV["DJANGO_ALLOWED_HOSTS"]
+CSRF_TRUSTED_ORIGINS = ENV["DJANGO_CSRF_TRUSTED_ORIGINS"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "storages",
+    "core",
+    "documents",
+]
+
+MIDDLEWARE = [
+    # Both before SecurityMiddleware: probes arrive over plain HTTP with the task IP as Host.
+    "config.middleware.RequestIdMiddleware",
+    "config.middleware.HealthMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+# --- Backing services, attached by URL (factor IV) -------------------------------------
+def _database() -> dict:
+    config = environ.Env.db_url_config(ENV["DATABASE_URL"]) if ENV["DATABASE_URL"] else {
+        "ENGINE": "django.db.backends.postgresql", "NAME": "keel", "HOST": "127.0.0.1", "USER": "postgres",
+    }
+    if ENV["DATABASE_PASSWORD"]:
+        # The stack injects RDS's managed (rotated) password here instead of inside the URL.
+        config["PASSWORD"] = ENV["DATABASE_PASSWORD"]
+    config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    # Persistent connections, checked before reuse so a failover does not surface as errors.
+    config.update(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True, ATOMIC_REQUESTS=True)
+    return config
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = ENV["REDIS_URL"] or "redis://127.0.0.1:6379/0"
+REDIS_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2, "health_check_interval": 30}
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": REDIS_OPTIONS,
+    },
+    # Sessions read through this alias: a Redis outage falls back to the database copy.
+    "sessions": {
+        "BACKEND": "config.cache.FailSoftRedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": REDIS_OPTIONS,
+        "KEY_PREFIX": "sessions",
+    },
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_CACHE_ALIAS = "sessions"
+
+
+# --- Media and static files ------------------------------------------------------------
+def _default_storage() -> dict:
+    if ENV["AWS_STORAGE_BUCKET_NAME"]:
+        options = {
+            "bucket_name": ENV["AWS_STORAGE_BUCKET_NAME"],
+            "default_acl": None,  # the bucket enforces owner-only objects; never send ACLs
+            "querystring_auth": True,  # private objects, reached through presigned URLs
+            "querystring_expire": 300,
+            "file_overwrite": False,
+            "signature_version": "s3v4",
+        }
+        if ENV["AWS_S3_REGION_NAME"]:
+            options["region_name"] = ENV["AWS_S3_REGION_NAME"]
+        if ENV["AWS_S3_ENDPOINT_URL"]:
+            options["endpoint_url"] = ENV["AWS_S3_ENDPOINT_URL"]
+        # No access keys here: boto3's default chain finds the ECS task role (or a local profile).
+        return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+    # Only reachable in debug: config.env requires the bucket in production.
+    return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+
+
+STORAGES = {
+    "default": _default_storage(),
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+AWS_DEFAULT_ACL = None
+MEDIA_ROOT = BASE_DIR / "media"
+MEDIA_URL = "/media/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_URL = "/static/"
+# The container's root filesystem is read-only: large uploads spill to /tmp (a tmpfs).
+FILE_UPLOAD_TEMP_DIR = "/tmp"
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# --- Documents feature -------------------------------------------------------------------
+DOCUMENT_MAX_BYTES = ENV["DOCUMENT_MAX_BYTES"]
+DOCUMENT_RETENTION_DAYS = ENV["DOCUMENT_RETENTION_DAYS"]
+DOCUMENT_PURGE_INTERVAL = ENV["DOCUMENT_PURGE_INTERVAL"]
+# Django refuses larger request bodies before the view runs; leave room for the multipart envelope.
+DATA_UPLOAD_MAX_MEMORY_SIZE = DOCUMENT_MAX_BYTES + 1_048_576
+
+# --- Auth ----------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Security (check --deploy passes in production mode) -------------------------------------
+# The load balancer terminates TLS and says so in X-Forwarded-Proto.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = not DEBUG
+SECURE_HSTS_SECONDS = 0 if DEBUG else 31_536_000
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+USE_X_FORWARDED_HOST = False
+
+# --- Celery (read by config.celery with namespace CELERY) ------------------------------------
+CELERY_BROKER_URL = ENV["CELERY_BROKER_URL"] or "redis://127.0.0.1:6379/1"
+CELERY_RESULT_BACKEND = CELERY_BROKER_URL
+CELERY_VISIBILITY_TIMEOUT = ENV["CELERY_VISIBILITY_TIMEOUT"]
+_transport = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_BROKER_TRANSPORT_OPTIONS = _transport
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = _transport
+CELERY_TASK_ACKS_LATE = True  # at-least-once: tasks are idempotent
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Limits stay below the visibility timeout so Redis never redelivers a task that is still running.
+CELERY_TASK_TIME_LIMIT = CELERY_VISIBILITY_TIMEOUT * 9 // 10
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT * 9 // 10
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = contract.WORKER_SOFT_SHUTDOWN_TIMEOUT
+CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_REDIRECT_STDOUTS = False
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_EXPIRES = 86_400
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 5, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
+CELERY_WORKER_SEND_TASK_EVENTS = False
+
+# --- Logging (factor XI) ----------------------------------------------------------------------
+LOG_LEVEL = ENV["LOG_LEVEL"]
+LOG_FORMAT = ENV["LOG_FORMAT"]
+LOGGING = logging_config(LOG_LEVEL, LOG_FORMAT)
