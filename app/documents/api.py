@@ -15,7 +15,7 @@ from functools import wraps
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.middleware.csrf import CsrfViewMiddleware
+from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -51,6 +51,8 @@ def api_view(*methods: str) -> Callable:
                                   Allow=", ".join(methods))
             if not request.user.is_authenticated:
                 return json_error(401, "authentication required: sign in at " + reverse("login"))
+            # Every signed-in response carries the csrftoken cookie an API client echoes in X-CSRFToken.
+            get_token(request)
             try:
                 limiter = limit_request_body(request)
             except UploadRejected as exc:
