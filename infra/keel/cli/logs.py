@@ -57,45 +57,62 @@ def sources(args: argparse.Namespace, outputs: stack.StackOutputs) -> list[Sourc
 def command(args: argparse.Namespace, context: Context) -> int:
     since_seconds = parse_duration(args.since, "--since")
     outputs = stack.load(args, context)
-    client = context.client("logs", outputs.region)
-    chosen = sources(args, outputs)
+    reader = LogReader(context.client("logs", outputs.region), sources(args, outputs))
     start_ms = int((context.wall_clock() - since_seconds) * 1000)
     printer = EventPrinter(context)
-    printer.print_new(fetch(client, chosen, start_ms))
+    printer.print_new(reader.fetch(start_ms))
+    reader.check_groups(context)
     if not args.follow:
         return 0
     try:
         while True:
             context.sleep(FOLLOW_POLL_SECONDS)
-            printer.print_new(fetch(client, chosen, printer.resume_from(start_ms)))
+            printer.print_new(reader.fetch(printer.resume_from(start_ms)))
     except KeyboardInterrupt:
         return 0
 
 
-def fetch(client: Any, chosen: list[Source], start_ms: int) -> list[dict[str, Any]]:
-    """Every event since start_ms in the chosen groups, each tagged with its process, oldest first."""
-    events = []
-    for source in chosen:
-        for event in _group_events(client, source, start_ms):
-            events.append({**event, "process": source.process})
-    events.sort(key=lambda event: (event["timestamp"], event.get("ingestionTime", 0)))
-    return events
+class LogReader:
+    """FilterLogEvents over the chosen groups, merged into one time-ordered list."""
 
+    def __init__(self, client: Any, chosen: list[Source]):
+        self._client = client
+        self._chosen = chosen
+        self.missing: list[Source] = []
 
-def _group_events(client: Any, source: Source, start_ms: int) -> list[dict[str, Any]]:
-    request: dict[str, Any] = {"logGroupName": source.group, "startTime": max(0, start_ms)}
-    if source.streams:
-        request["logStreamNames"] = list(source.streams)
-    try:
-        pages = client.get_paginator("filter_log_events").paginate(**request)
-        return [event for page in pages for event in page.get("events", [])]
-    except client.exceptions.ResourceNotFoundException:
+    def fetch(self, start_ms: int) -> list[dict[str, Any]]:
+        """Every event since start_ms, each tagged with its process, oldest first."""
+        self.missing = []
+        events = []
+        for source in self._chosen:
+            for event in self._group_events(source, start_ms):
+                events.append({**event, "process": source.process})
+        events.sort(key=lambda event: (event["timestamp"], event.get("ingestionTime", 0)))
+        return events
+
+    def check_groups(self, context: Context) -> None:
+        """An error when no chosen group exists; a note naming the ones that do not."""
+        if not self.missing:
+            return
+        names = ", ".join(f"{source.group} ({source.process})" for source in self.missing)
+        if len(self.missing) == len(self._chosen):
+            raise KeelError(
+                f"log group {names} does not exist" if len(self.missing) == 1 else f"no log group exists: {names}",
+                hint="deploy the stack first (pulumi up), or check the region and AWS account you are using",
+            )
+        context.err(f"keel: note: no log group {names} yet; showing the others")
+
+    def _group_events(self, source: Source, start_ms: int) -> list[dict[str, Any]]:
+        request: dict[str, Any] = {"logGroupName": source.group, "startTime": max(0, start_ms)}
         if source.streams:
-            return []  # the task has not written its first line yet
-        raise KeelError(
-            f"log group {source.group} ({source.process}) does not exist",
-            hint="deploy the stack first (pulumi up), or check the region and AWS account you are using",
-        ) from None
+            request["logStreamNames"] = list(source.streams)
+        try:
+            pages = self._client.get_paginator("filter_log_events").paginate(**request)
+            return [event for page in pages for event in page.get("events", [])]
+        except self._client.exceptions.ResourceNotFoundException:
+            if not source.streams:  # a task's stream that is not there yet is simply empty
+                self.missing.append(source)
+            return []
 
 
 class EventPrinter:

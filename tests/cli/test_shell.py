@@ -1,0 +1,95 @@
+"""`keel shell`: preflight of local tools and exec, the console task, execute-command, cleanup."""
+
+from __future__ import annotations
+
+from botocore.stub import ANY
+
+from .conftest import CLUSTER, RELEASE_TD, TASK_ARN, stack_outputs, task
+
+
+def with_agent(status, agent):
+    described = task(status)
+    described["containers"][0]["managedAgents"] = [{"name": "ExecuteCommandAgent", "lastStatus": agent}]
+    return described
+
+
+def expect_console_task(stubber, seconds="3600"):
+    stubber.add_response(
+        "run_task",
+        {"tasks": [task("PROVISIONING")], "failures": []},
+        {
+            "cluster": CLUSTER,
+            "taskDefinition": RELEASE_TD,
+            "count": 1,
+            "launchType": "FARGATE",
+            "networkConfiguration": ANY,
+            "startedBy": "keel-shell",
+            "enableExecuteCommand": True,
+            "propagateTags": "TASK_DEFINITION",
+            "overrides": {"containerOverrides": [{"name": "release", "command": ["sleep", seconds]}]},
+        },
+    )
+
+
+def expect_describe(stubber, *described):
+    for one in described:
+        stubber.add_response("describe_tasks", {"tasks": [one], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+
+
+def expect_stop(stubber):
+    stubber.add_response("stop_task", {"task": task("RUNNING")}, {"cluster": CLUSTER, "task": TASK_ARN, "reason": ANY})
+
+
+def test_shell_opens_execute_command_once_the_agent_runs_and_stops_the_task(keel, ecs_stub, outputs_file):
+    _, stubber = ecs_stub
+    expect_console_task(stubber, seconds="1800")
+    expect_describe(stubber, task("PENDING"), with_agent("RUNNING", "PENDING"), with_agent("RUNNING", "RUNNING"))
+    expect_stop(stubber)
+    keel.process_result = lambda argv: 7  # the shell's own exit status
+
+    result = keel("shell", "--outputs", str(outputs_file()), "--timeout", "30m")
+
+    assert result.code == 7
+    assert keel.processes == [[
+        "aws", "ecs", "execute-command", "--region", "eu-west-1", "--cluster", CLUSTER, "--task", TASK_ARN,
+        "--container", "release", "--interactive", "--command", "/bin/sh",
+    ]]
+    assert "stopped console task" in result.err
+
+
+def test_console_task_that_stops_before_the_shell_is_reported_and_cleaned_up(keel, ecs_stub, outputs_file):
+    _, stubber = ecs_stub
+    expect_console_task(stubber)
+    expect_describe(stubber, task("STOPPED", stopCode="TaskFailedToStart", stoppedReason="ResourceInitializationError"))
+    expect_stop(stubber)
+
+    result = keel("shell", "--outputs", str(outputs_file()))
+
+    assert result.code == 1
+    assert "TaskFailedToStart: ResourceInitializationError" in result.err
+    assert keel.processes == []
+
+
+def test_missing_session_manager_plugin(keel, outputs_file):
+    keel.which = {"aws": "/usr/bin/aws"}
+    result = keel("shell", "--outputs", str(outputs_file()))
+
+    assert result.code == 1
+    assert "Session Manager plugin" in result.err
+    assert "session-manager-working-with-install-plugin" in result.err  # where to get it
+    assert len(result.err.strip().splitlines()) == 2
+
+
+def test_missing_aws_cli(keel, outputs_file):
+    keel.which = {"session-manager-plugin": "/usr/bin/smp"}
+    result = keel("shell", "--outputs", str(outputs_file()))
+
+    assert result.code == 1
+    assert "needs the AWS CLI" in result.err and "getting-started-install" in result.err
+
+
+def test_stack_without_exec(keel, outputs_file):
+    result = keel("shell", "--outputs", str(outputs_file(stack_outputs(execEnabled=False))))
+
+    assert result.code == 1
+    assert "ECS Exec is not enabled on stack 'staging'" in result.err
