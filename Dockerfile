@@ -1,0 +1,66 @@
+# The Keel app image: one image for every process type (release, web, worker, beat);
+# the Procfile line of each process is its container command.
+#
+#   build:  ../shared/tools/oci build -t keel-app .     (or: docker build -t keel-app .)
+#   run:    ../shared/tools/oci run keel-app -e ... -- gunicorn --config gunicorn.conf.py config.wsgi
+#
+# The platform is pinned: Fargate runs x86_64, and an arm64 image built on Apple Silicon
+# would fail there with "exec format error".
+
+# uv comes from its own image, pinned to the version that wrote the locks.
+FROM --platform=linux/amd64 ghcr.io/astral-sh/uv:0.13.9 AS uv
+
+# ---- build: the virtualenv from the hash-pinned app lock, the collected static files ----
+FROM --platform=linux/amd64 python:3.11-slim-bookworm AS build
+COPY --from=uv /uv /usr/local/bin/uv
+ENV UV_PYTHON_DOWNLOADS=never \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_NO_CACHE=1
+RUN uv venv --quiet --python /usr/local/bin/python3 /opt/venv
+
+# The lock first: this layer (the slow one) is rebuilt only when the dependencies change.
+# Only the app's runtime set: the Pulumi and dev groups never enter the image.
+COPY requirements/app.txt /tmp/requirements/app.txt
+RUN uv pip sync --quiet --require-hashes --python /opt/venv/bin/python /tmp/requirements/app.txt
+
+COPY app/ /srv/app/
+WORKDIR /srv/app
+# collectstatic imports the settings, which validate the environment: it gets a throwaway
+# production-mode environment on this command line only (nothing here reaches the final
+# image's ENV, and the key is random per build, never stored). Bytecode is compiled here
+# because the running container's root filesystem is read-only.
+RUN DJANGO_DEBUG=false \
+    DJANGO_SECRET_KEY="$(/opt/venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(64))')" \
+    DJANGO_ALLOWED_HOSTS=build.invalid \
+    DATABASE_URL=postgres://build@build.invalid:5432/build \
+    REDIS_URL=redis://build.invalid:6379/0 \
+    AWS_STORAGE_BUCKET_NAME=build-only \
+    /opt/venv/bin/python manage.py collectstatic --noinput --verbosity 0 \
+ && /opt/venv/bin/python -m compileall -q --invalidation-mode unchecked-hash /srv/app
+
+# ---- runtime: the virtualenv and the app, run as an unprivileged user ----
+FROM --platform=linux/amd64 python:3.11-slim-bookworm AS runtime
+# uid/gid 10001 (the ECS task definitions set user "10001:10001"). Its home is /tmp, the one
+# writable place on the read-only root filesystem, so nothing tries to write elsewhere.
+RUN groupadd --system --gid 10001 keel \
+ && useradd --system --uid 10001 --gid keel --home-dir /tmp --no-create-home \
+      --shell /usr/sbin/nologin keel
+ENV PATH=/opt/venv/bin:$PATH \
+    VIRTUAL_ENV=/opt/venv \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+COPY --from=build /opt/venv /opt/venv
+# The Procfile sits next to app/, as in the repository: the record of each process's command.
+COPY Procfile /srv/Procfile
+# Owned by root and not writable by the app user: code and static files are immutable at run time.
+COPY --from=build /srv/app /srv/app
+# The one app-owned directory: debug-mode media for docker compose's named volume (which copies
+# this ownership). In production media goes to S3 and the root filesystem is read-only.
+RUN install -d -o 10001 -g 10001 /srv/app/media
+WORKDIR /srv/app
+USER 10001:10001
+EXPOSE 8000
+# The web process; ECS and docker compose set each process's command from the Procfile.
+# Exec form, so gunicorn is PID 1's direct target for SIGTERM.
+CMD ["gunicorn", "--config", "gunicorn.conf.py", "config.wsgi"]
