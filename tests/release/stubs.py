@@ -42,10 +42,12 @@ class FakeClock:
         self.now += seconds
 
 
+_SESSION = botocore.session.get_session()  # one session: its loader caches the service models
+
+
 def make_client(service: str) -> Any:
     """A real botocore client whose calls are answered by a Stubber (client.stubber)."""
-    session = botocore.session.get_session()
-    client = session.create_client(
+    client = _SESSION.create_client(
         service, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
     )
     client.stubber = Stubber(client)

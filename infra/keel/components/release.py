@@ -78,10 +78,11 @@ def is_unknown(value: Any) -> bool:
     return value == UNKNOWN
 
 
-def say(message: str) -> None:
-    """One line into the `pulumi up` output (see the module docstring for the channel)."""
+def say(message: str, error: bool = False) -> None:
+    """Lines into the `pulumi up` output (see the module docstring for the channel)."""
+    log = pulumi.log.error if error else pulumi.log.info
     for line in message.splitlines() or [""]:
-        pulumi.log.info(line)
+        log(line)
     sys.stderr.flush()
 
 
@@ -201,7 +202,7 @@ class ReleaseProvider(ResourceProvider):
     def __init__(
         self,
         runner_factory: Callable[[str | None, str | None], TaskRunner] | None = None,
-        output: Callable[[str], None] | None = None,
+        output: Callable[[str, bool], None] | None = None,
     ):
         super().__init__()
         self.runner_factory = runner_factory
@@ -240,7 +241,7 @@ class ReleaseProvider(ResourceProvider):
                 "The services were not updated; the previous version keeps serving."
             )
         # Raised here, outside the handlers, so the error Pulumi shows has no chained traceback.
-        self._say(f"error: {message}")
+        self._say(message, error=True)
         raise ReleaseFailed(message)
 
     def _run(self, request: ReleaseRequest, props: dict[str, Any]) -> dict[str, Any]:
@@ -277,8 +278,8 @@ class ReleaseProvider(ResourceProvider):
     def _line(self, line: LogLine) -> None:
         self._say(f"release | {line.message}")
 
-    def _say(self, message: str) -> None:
-        (self.output or say)(message)
+    def _say(self, message: str, error: bool = False) -> None:
+        (self.output or say)(message, error)
 
 
 def refuse_if_busy(runner: TaskRunner, cluster: str, family: str) -> None:
