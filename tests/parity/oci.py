@@ -1,0 +1,188 @@
+"""Build the image and run its containers with the repository's oci tool (buildah, no Docker engine).
+
+A container here is what ``oci run IMAGE -e K=V -- COMMAND`` makes: ``buildah from`` the image,
+``buildah run --network host --env K=V`` the command, ``buildah rm``. We issue those three
+steps through ``oci buildah`` ourselves because ``oci run`` exits 1 without a word when its
+first option is ``-e`` (its ``((i++))`` evaluates to 0 under ``set -e``), and because owning the
+container name lets a failed test remove it.
+
+``buildah run`` uses chroot isolation: no PID namespace, and it answers SIGTERM by killing its
+child, not by forwarding the signal. ECS delivers SIGTERM to the
+container's first process, so ``Container.stop`` does the same from the host: it signals the
+first process of the container's chroot (the top of the process tree whose root is not ours),
+which is the Procfile command itself because every command runs in exec form.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The tool lives beside the repository (../shared/tools/oci); KEEL_OCI points elsewhere.
+OCI = Path(os.environ.get("KEEL_OCI") or REPO_ROOT.parent / "shared" / "tools" / "oci")
+
+
+def unusable_reason() -> str | None:
+    """Why images cannot be built here (None when buildah runs)."""
+    if not OCI.is_file():
+        return f"no oci tool at {OCI} (set KEEL_OCI to its path)"
+    try:
+        probe = subprocess.run([str(OCI), "buildah", "version"], capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"buildah cannot run here: {exc}"
+    if probe.returncode != 0:
+        return f"buildah cannot run here: {(probe.stderr or probe.stdout).strip()[-300:]}"
+    return None
+
+
+def build(tag: str, log_path: Path) -> subprocess.CompletedProcess:
+    """``oci build -t TAG .`` from the repository root; its output goes to ``log_path``."""
+    with log_path.open("w") as log:
+        return subprocess.run([str(OCI), "build", "-t", tag, "."], cwd=REPO_ROOT, stdout=log,
+                              stderr=subprocess.STDOUT, timeout=1800)
+
+
+def size(tag: str) -> str:
+    """The image size as buildah reports it, e.g. '260 MB'."""
+    return subprocess.run([str(OCI), "size", tag], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def image_config(tag: str) -> dict:
+    """The OCI image config (User, Env, Cmd, WorkingDir, ExposedPorts...)."""
+    import json
+
+    out = subprocess.run([str(OCI), "buildah", "inspect", "--type", "image", tag], capture_output=True,
+                         text=True, check=True).stdout
+    return json.loads(out)["OCIv1"]["config"]
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rpartition(")")[2].split()[1])
+
+
+def _root(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/root")
+    except OSError:
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+class Container:
+    """One container of ``image`` running ``command`` with exactly ``environment`` added to the
+    image's own, on the host network (ports land on 127.0.0.1), and its output in a log file."""
+
+    def __init__(self, image: str, name: str, command: Sequence[str], environment: Mapping[str, str],
+                 log_dir: Path) -> None:
+        self.name = name
+        self.command = list(command)
+        self.log_path = log_dir / f"{name}.log"
+        self.id = subprocess.run(
+            [str(OCI), "buildah", "from", "--pull=never", "--name", f"keel-parity-{name}-{uuid.uuid4().hex[:8]}",
+             image], capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        args = [str(OCI), "buildah", "run", "--network", "host"]
+        for key, value in sorted(environment.items()):
+            args += ["--env", f"{key}={value}"]
+        args += [self.id, "--", *self.command]
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            start_new_session=True)
+        self._first: int | None = None
+
+    # -- state ---------------------------------------------------------------------------
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def exited(self) -> bool:
+        return self.process.poll() is not None
+
+    def first_process(self) -> int | None:
+        """PID of the container's command, once it runs: the child of buildah's exec helper,
+        which is the first process inside the chroot (signalling the helper would kill, not
+        stop, the command)."""
+        if self._first is not None and _alive(self._first):
+            return self._first
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                parent = _parent(int(entry.name))
+                if parent is not None:
+                    children.setdefault(parent, []).append(int(entry.name))
+        queue = [self.process.pid]
+        while queue:  # breadth first: the shallowest process whose parent is inside the chroot too
+            pid = queue.pop(0)
+            parent = _parent(pid)
+            if parent is not None and _root(parent) not in (None, "/") and _alive(pid):
+                self._first = pid
+                return pid
+            queue.extend(sorted(children.get(pid, [])))
+        return None
+
+    def uid(self) -> int:
+        """Real uid of the container's first process, read from the host's /proc."""
+        pid = self.first_process()
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+        raise RuntimeError(f"{self.name}: no Uid line for pid {pid}")
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def wait(self, timeout: float) -> int:
+        """Exit status of the container's command (buildah run passes it through); removes the
+        container once the command has exited."""
+        status = self.process.wait(timeout=timeout)
+        self.remove()
+        return status
+
+    def remove(self) -> None:
+        subprocess.run([str(OCI), "buildah", "rm", self.id], capture_output=True, timeout=300)
+
+    def stop(self, limit: float) -> tuple[float, int | None]:
+        """SIGTERM to the container's first process, as ECS sends it; SIGKILL after ``limit``
+        seconds, as ECS does after stopTimeout. Returns (seconds until the command exited,
+        its exit status) -- the status is None when SIGKILL was needed."""
+        pid = self.first_process()
+        if pid is None:
+            raise RuntimeError(f"{self.name}: no running process to stop; output:\n{self.output()[-2000:]}")
+        started = time.monotonic()
+        os.kill(pid, signal.SIGTERM)
+        while _alive(pid) and time.monotonic() - started < limit:
+            time.sleep(0.2)
+        elapsed = time.monotonic() - started
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            self.wait(timeout=120)
+            return elapsed, None
+        return elapsed, self.wait(timeout=120)
+
+    def kill(self) -> None:
+        """Cleanup after a failed test: SIGKILL the command and remove the container."""
+        pid = self.first_process()
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.remove()
