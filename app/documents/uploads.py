@@ -9,7 +9,7 @@ file as soon as it passes DOCUMENT_MAX_BYTES.
 from __future__ import annotations
 
 from django.core.files.uploadedfile import UploadedFile
-from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 
@@ -21,7 +21,7 @@ ENVELOPE_BYTES = 64 * 1024
 
 
 class SizeLimitHandler(FileUploadHandler):
-    """Stops the upload once a file passes ``limit`` bytes and remembers that it did."""
+    """Drops a file once it passes ``limit`` bytes and remembers that it did."""
 
     def __init__(self, limit: int, request: HttpRequest | None = None) -> None:
         super().__init__(request)
@@ -31,9 +31,9 @@ class SizeLimitHandler(FileUploadHandler):
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
         if start + len(raw_data) > self.limit:
             self.exceeded = True
-            # connection_reset=False: the rest of the body is read and dropped, not stored,
-            # so the client still gets our 413 instead of a reset connection.
-            raise StopUpload(connection_reset=False)
+            # The rest of this file is read and dropped, never stored; fields after it (a form's
+            # CSRF token may come last) are still parsed, so the CSRF check and our 413 stay exact.
+            raise SkipFile
         return raw_data
 
     def file_complete(self, file_size: int) -> None:

@@ -30,10 +30,11 @@ def owned_document(request: HttpRequest, pk: int) -> Document:
     return document
 
 
-def page(request: HttpRequest, form: UploadForm, status: int = 200) -> HttpResponse:
+def page(request: HttpRequest, status: int = 200, error: str = "") -> HttpResponse:
     documents = Paginator(Document.objects.filter(owner=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
-        "form": form,
+        "form": UploadForm(),
+        "error": error,
         "documents": documents,
         "any_pending": any(d.status == Document.Status.PENDING for d in documents),
     }
@@ -41,9 +42,7 @@ def page(request: HttpRequest, form: UploadForm, status: int = 200) -> HttpRespo
 
 
 def rejected(request: HttpRequest, message: str, status: int) -> HttpResponse:
-    form = UploadForm()
-    form.add_error(None, message)
-    return page(request, form, status=status)
+    return page(request, status=status, error=message)
 
 
 @login_required
@@ -53,7 +52,7 @@ def rejected(request: HttpRequest, message: str, status: int) -> HttpResponse:
 def index(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return upload(request)
-    return page(request, UploadForm())
+    return page(request)
 
 
 def upload(request: HttpRequest) -> HttpResponse:
