@@ -11,6 +11,7 @@ import logging.config
 import os
 
 from celery import Celery, signals
+from kombu.utils.objects import cached_property
 
 from config.env import load_or_exit
 
@@ -37,7 +38,30 @@ def _remap_sigterm_to_sigquit() -> None:
 ENV = load_or_exit()
 _remap_sigterm_to_sigquit()
 
-app = Celery("keel")
+class _QuietInJson:
+    """No ASCII-art banner on stdout when logs are JSON: every stdout line stays one JSON object
+    (the worker and beat log their start and readiness through logging anyway)."""
+
+    def __init__(self, *args, quiet: bool = False, **kwargs):
+        super().__init__(*args, quiet=quiet or ENV["LOG_FORMAT"] == "json", **kwargs)
+
+
+class KeelCelery(Celery):
+    # Imported here, not at the top: celery.apps.worker copies REMAP_SIGTERM when first imported.
+    @cached_property
+    def Worker(self):
+        from celery.apps.worker import Worker
+
+        return self.subclass_with_self(type("Worker", (_QuietInJson, Worker), {}))
+
+    @cached_property
+    def Beat(self):
+        from celery.apps.beat import Beat
+
+        return self.subclass_with_self(type("Beat", (_QuietInJson, Beat), {}))
+
+
+app = KeelCelery("keel")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -10,16 +10,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
+import redis
+from django.core.cache import caches
+from django.db import connections
+
 from config.logs import redact
 
 CHECK_TIMEOUT = 2.0
+# Imported above, not inside the checks: a cold import of redis can take longer than the bound.
 # Shared threads: a check that hangs past its bound keeps a thread until its own socket timeout.
 _pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="readiness")
 
 
 def check_database() -> None:
-    from django.db import connections
-
     connection = connections["default"]
     try:
         with connection.cursor() as cursor:
@@ -30,8 +33,6 @@ def check_database() -> None:
 
 
 def check_cache() -> None:
-    from django.core.cache import caches
-
     cache = caches["default"]
     cache.set("keel:readyz", "1", timeout=10)
     if cache.get("keel:readyz") != "1":
@@ -39,7 +40,6 @@ def check_cache() -> None:
 
 
 def check_broker() -> None:
-    import redis
     from django.conf import settings
 
     client = redis.Redis.from_url(

@@ -112,6 +112,7 @@ def logging_config(level: str, fmt: str) -> dict:
         },
         "root": {"handlers": ["stdout"], "level": level},
         "loggers": {
+            "py.warnings": {"handlers": [], "level": "WARNING", "propagate": True},
             # Django's own handlers (mail_admins, the runserver console) are replaced by the root one.
             "django": {"handlers": [], "level": level, "propagate": True},
             "django.server": {"handlers": [], "level": level, "propagate": True},

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 import uuid
 
+from django.core.signals import request_finished
+from django.dispatch import receiver
 from django.http import JsonResponse
 
 from config import contract
@@ -35,13 +37,17 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         request.request_id = incoming_request_id(request)
-        token = REQUEST_ID.set(request.request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            REQUEST_ID.reset(token)
+        # Cleared by the request_finished signal, not here: Django logs 4xx/5xx responses
+        # after the middleware chain returns, and those lines carry the id too.
+        REQUEST_ID.set(request.request_id)
+        response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request.request_id
         return response
+
+
+@receiver(request_finished)
+def clear_request_id(**kwargs) -> None:
+    REQUEST_ID.set(None)
 
 
 class HealthMiddleware:

@@ -7,6 +7,7 @@ environment stops the process here with one line per problem (exit status 78).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import environ
@@ -195,7 +196,6 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = CELERY_VISIBILITY_TIMEOUT * 9 // 10
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT * 9 // 10
 CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = contract.WORKER_SOFT_SHUTDOWN_TIMEOUT
-CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -211,3 +211,4 @@ CELERY_WORKER_SEND_TASK_EVENTS = False
 LOG_LEVEL = ENV["LOG_LEVEL"]
 LOG_FORMAT = ENV["LOG_FORMAT"]
 LOGGING = logging_config(LOG_LEVEL, LOG_FORMAT)
+logging.captureWarnings(True)  # Python warnings become log lines, JSON like the rest

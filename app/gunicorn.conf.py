@@ -1,0 +1,42 @@
+"""gunicorn settings of the web process (Procfile ``web``), all from the environment contract.
+
+Read by the master before it forks, so a bad environment stops it with one line per problem
+(exit status 78) instead of workers crash-looping. gunicorn's own signal handling is kept:
+SIGTERM lets in-flight requests finish for up to ``graceful_timeout`` seconds.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # app/: config.*
+
+from config import contract  # noqa: E402
+from config.env import load_or_exit  # noqa: E402
+from config.logs import logging_config  # noqa: E402
+
+ENV = load_or_exit()
+
+wsgi_app = "config.wsgi:application"
+bind = f"0.0.0.0:{ENV['PORT']}"
+workers = ENV["WEB_CONCURRENCY"]
+# Threads, because the sync worker ignores keepalive; each worker serves this many requests at once.
+worker_class = "gthread"
+threads = 4
+# Above the load balancer's 60 s idle timeout, so the balancer always closes idle connections first.
+keepalive = contract.WEB_KEEPALIVE
+graceful_timeout = contract.WEB_GRACEFUL_TIMEOUT
+timeout = 30  # a worker silent this long is restarted
+# The heartbeat file lives in memory: the root filesystem is read-only and disk fchmod can stall.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+max_requests = 1000
+max_requests_jitter = 200
+# No control socket: it would be created under $HOME, and the root filesystem is read-only.
+control_socket_disable = True
+forwarded_allow_ips = "*"  # only the load balancer can reach the task
+proxy_allow_ips = "*"
+
+accesslog = "-"
+errorlog = "-"
+loglevel = ENV["LOG_LEVEL"].lower()
+logger_class = "config.gunicorn_logger.JsonAccessLogger"
+logconfig_dict = logging_config(ENV["LOG_LEVEL"], ENV["LOG_FORMAT"])
