@@ -273,6 +273,17 @@ class TaskResult:
         return "\n".join(lines)
 
 
+def aws_clients(region: str | None, profile: str | None, *services: str) -> list[Any]:
+    """boto3 clients on the standard credential chain (env vars, profile, SSO, instance role),
+    with standard-mode retries so throttling during a long wait is absorbed."""
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(profile_name=profile or None, region_name=region or None)
+    config = Config(retries={"mode": "standard", "max_attempts": 10}, user_agent_extra="keel")
+    return [session.client(service, config=config) for service in services]
+
+
 def task_id_of(task_arn: str) -> str:
     """The task id: the last segment of its ARN (works for old and new ARN formats)."""
     return task_arn.rsplit("/", 1)[-1]
@@ -411,12 +422,8 @@ class TaskRunner:
     @classmethod
     def from_aws(cls, region: str | None = None, profile: str | None = None, **options: Any) -> TaskRunner:
         """A runner on the standard credential chain (env vars, profile, SSO, instance role)."""
-        import boto3
-        from botocore.config import Config
-
-        session = boto3.session.Session(profile_name=profile or None, region_name=region or None)
-        config = Config(retries={"mode": "standard", "max_attempts": 10}, user_agent_extra="keel")
-        return cls(session.client("ecs", config=config), session.client("logs", config=config), **options)
+        ecs, logs = aws_clients(region, profile, "ecs", "logs")
+        return cls(ecs, logs, **options)
 
     # --- starting and stopping ---------------------------------------------------------
 
@@ -657,6 +664,7 @@ __all__ = [
     "TaskRunner",
     "TaskSpec",
     "TaskStartError",
+    "aws_clients",
     "family_of",
     "format_elapsed",
     "task_id_of",

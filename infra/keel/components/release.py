@@ -325,6 +325,16 @@ class ReleaseRun(pulumi.dynamic.Resource, module="keel", name="ReleaseRun"):
         super().__init__(provider or ReleaseProvider(), name, props, opts)
 
 
+def child_options(component: pulumi.Resource, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
+    """Options for the dynamic resource inside a component: parented to it, and waiting for
+    whatever the component was told to wait for (a component's depends_on does not reach its
+    children by itself)."""
+    depends_on = opts.depends_on if opts else None
+    if depends_on is not None and not isinstance(depends_on, list | tuple):
+        depends_on = [depends_on]
+    return pulumi.ResourceOptions(parent=component, depends_on=list(depends_on or []))
+
+
 class Release(pulumi.ComponentResource):
     """The release gate; make web, worker and beat ``depends_on`` it."""
 
@@ -333,7 +343,7 @@ class Release(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ReleaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(f"{PACKAGE}:release:Release", name, None, opts)
-        self.run = ReleaseRun(f"{name}-run", args, pulumi.ResourceOptions(parent=self))
+        self.run = ReleaseRun(f"{name}-run", args, child_options(self, opts))
         self.task_definition_arn = self.run.task_definition_arn
         self.task_arn = self.run.task_arn
         self.register_outputs({"task_definition_arn": self.task_definition_arn, "task_arn": self.task_arn})
