@@ -1,0 +1,65 @@
+"""The `keel` entry point: help for every command, and errors as short messages, never tracebacks."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import EndpointConnectionError, NoCredentialsError
+from keel.cli import main
+
+
+@pytest.mark.parametrize("command", ["run", "shell", "logs", "status"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    help_text = capsys.readouterr().out
+    assert f"usage: keel {command}" in help_text
+    assert "--stack NAME" in help_text and "--outputs FILE" in help_text
+
+
+def test_no_command_prints_help_and_fails(keel):
+    result = keel()
+    assert result.code == 2
+    assert "run" in result.err and "status" in result.err
+
+
+def failing_client(error):
+    def factory(service, region):
+        raise error
+
+    return factory
+
+
+def test_unexpected_error_is_one_line_and_a_hint(keel, outputs_file):
+    keel.client = failing_client(RuntimeError("boom"))
+    result = keel("status", "--outputs", str(outputs_file()))
+
+    assert result.code == 1
+    assert result.err.splitlines() == [
+        "keel: unexpected error: RuntimeError: boom",
+        "keel: rerun with --debug to see the traceback, and report it if it looks like a bug",
+    ]
+
+
+def test_debug_shows_the_traceback(keel, outputs_file):
+    keel.client = failing_client(RuntimeError("boom"))
+    result = keel("status", "--debug", "--outputs", str(outputs_file()))
+
+    assert result.code == 1
+    assert "Traceback" in result.err and "RuntimeError: boom" in result.err
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (NoCredentialsError(), "keel: no usable AWS credentials found"),
+        (EndpointConnectionError(endpoint_url="http://127.0.0.1:9"), "keel: cannot reach AWS at http://127.0.0.1:9"),
+    ],
+)
+def test_aws_client_problems_say_what_to_do(keel, outputs_file, error, message):
+    keel.client = failing_client(error)
+    result = keel("status", "--outputs", str(outputs_file()))
+
+    assert result.code == 1
+    lines = result.err.splitlines()
+    assert lines[0] == message and len(lines) == 2
