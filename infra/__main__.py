@@ -3,21 +3,195 @@
 Data flows one way: stack config -> components -> environment contract -> task definitions.
 """
 
+import importlib.util
+
 import pulumi
-from keel import outputs
+import pulumi_aws as aws
+from keel import contract, outputs, procfile, urls
+from keel.components.autoscaling import ScalingArgs, ServiceScaling
+from keel.components.cache import Cache, CacheArgs
+from keel.components.certificate import Certificate, CertificateArgs
+from keel.components.cluster import Cluster, ClusterArgs
+from keel.components.database import Database, DatabaseArgs, connection_url
+from keel.components.dns import Alias, AliasArgs
+from keel.components.iam import RdsMonitoringRole, Roles, RolesArgs
+from keel.components.image import Image, ImageArgs
+from keel.components.kms import Key, KeyArgs
+from keel.components.loadbalancer import LoadBalancer, LoadBalancerArgs
+from keel.components.logs import LogGroups, LogGroupsArgs
 from keel.components.network import Network, NetworkArgs
+from keel.components.registry import Repository, RepositoryArgs
+from keel.components.secrets import Secrets, SecretsArgs
 from keel.components.securitygroups import SecurityGroups, SecurityGroupsArgs
+from keel.components.services import Services, ServicesArgs
+from keel.components.storage import Bucket, BucketArgs
+from keel.components.taskdefinitions import TaskDefinitions, TaskDefinitionsArgs
+from keel.environment import StackValues
 from keel.stack_config import stack_config_from_pulumi
 
 cfg = stack_config_from_pulumi()
 tags = {"project": cfg.project, "stack": cfg.stack}
 prefix = cfg.name_prefix
+account_id = aws.get_caller_identity_output().account_id
+commands = procfile.commands(required=outputs.PROCESSES)
+LOG_STREAM_PREFIX = cfg.project
 
+# --- encryption key, log bucket ---------------------------------------------------------------
+key = Key("kms", KeyArgs(name=prefix, account_id=account_id, region=cfg.region, tags=tags)) if cfg.kms_key else None
+kms_arn = key.arn if key else None
+log_bucket = None
+if cfg.alb_access_logs or cfg.media_access_logs or cfg.flow_logs:
+    # Log delivery services write here; SSE-S3 because ALB access logs cannot use a KMS key.
+    log_bucket = Bucket("logs", BucketArgs(
+        name_prefix=f"{prefix}-logs-", force_destroy=not cfg.protect_data, protect=cfg.protect_data,
+        log_delivery=True, account_id=account_id, elb_account_arn=aws.elb.get_service_account_output().arn,
+        tags=tags))
+
+# --- network ----------------------------------------------------------------------------------
 network = Network("network", NetworkArgs(
-    name=prefix, cidr=cfg.vpc_cidr, az_count=cfg.az_count, nat_per_az=cfg.nat_gateways == "perAz", tags=tags))
-groups = SecurityGroups("sg", SecurityGroupsArgs(name=prefix, vpc_id=network.vpc_id, app_port=8000, tags=tags))
+    name=prefix, cidr=cfg.vpc_cidr, az_count=cfg.az_count, nat_per_az=cfg.nat_gateways == "perAz",
+    flow_log_bucket_arn=log_bucket.arn if (log_bucket and cfg.flow_logs) else None, tags=tags))
+external_ports = tuple(urls.url_port(url, default) for url, default in
+                       ((cfg.database_url, 5432), (cfg.redis_url, 6379)) if url)
+groups = SecurityGroups("sg", SecurityGroupsArgs(
+    name=prefix, vpc_id=network.vpc_id, app_port=contract.PORT,
+    listener_ports=(443, 80) if cfg.https else (80,),
+    database_port=5432 if cfg.creates_database else None, cache_port=6379 if cfg.creates_cache else None,
+    external_ports=external_ports, tags=tags))
 
-pulumi.export(outputs.STACK, cfg.stack)
+# --- backing services (factor IV): created, or attached by URL -----------------------------------
+if cfg.creates_database:
+    monitoring_role = RdsMonitoringRole("rds-monitoring", f"{prefix}-rds-monitoring", account_id, tags) \
+        if cfg.db_monitoring_interval else None
+    database = Database("db", DatabaseArgs(
+        identifier=f"{prefix}-db", subnet_ids=network.private_subnet_ids, security_group_ids=[groups.database.id],
+        instance_class=cfg.db_instance_class, engine_version=cfg.db_engine_version,
+        allocated_storage=cfg.db_allocated_storage, max_allocated_storage=cfg.db_max_allocated_storage,
+        backup_retention_days=cfg.db_backup_retention_days, multi_az=cfg.db_multi_az,
+        deletion_protection=cfg.db_deletion_protection, final_snapshot=cfg.protect_data,
+        performance_insights=cfg.db_performance_insights, monitoring_interval=cfg.db_monitoring_interval,
+        monitoring_role_arn=monitoring_role.arn if monitoring_role else None, kms_key_arn=kms_arn,
+        apply_immediately=not cfg.protect_data, protect=cfg.protect_data, tags=tags))
+if cfg.creates_cache:
+    cache = Cache("cache", CacheArgs(
+        identifier=f"{prefix}-cache", subnet_ids=network.private_subnet_ids, security_group_ids=[groups.cache.id],
+        engine=cfg.cache_engine, engine_version=cfg.cache_engine_version, node_type=cfg.cache_node_type,
+        replicas=cfg.cache_replicas, snapshot_retention_days=cfg.cache_snapshot_retention_days,
+        kms_key_arn=kms_arn, apply_immediately=not cfg.protect_data, protect=cfg.protect_data, tags=tags))
+    redis_url = pulumi.Output.secret(pulumi.Output.all(cache.auth_token, cache.address).apply(
+        lambda v: urls.redis_url(v[0], v[1], cache.port)))
+else:
+    redis_url = pulumi.Output.secret(cfg.redis_url)
+media = Bucket("media", BucketArgs(
+    name_prefix=f"{prefix}-media-", versioning=cfg.media_versioning, kms_key_arn=kms_arn,
+    access_log_bucket=log_bucket.name if (log_bucket and cfg.media_access_logs) else None,
+    force_destroy=not cfg.protect_data, protect=cfg.protect_data, tags=tags))
+
+# --- credentials: Secrets Manager, injected as ECS secrets ----------------------------------------
+secret_values = {
+    "DATABASE_URL": connection_url(database) if cfg.creates_database else pulumi.Output.secret(cfg.database_url),
+    "REDIS_URL": redis_url,
+    "CELERY_BROKER_URL": redis_url.apply(lambda url: urls.with_database(url, urls.BROKER_DB)),
+}
+if cfg.django_secret_key:
+    secret_values["DJANGO_SECRET_KEY"] = pulumi.Output.secret(cfg.django_secret_key)
+secrets = Secrets("secrets", SecretsArgs(
+    path=f"{cfg.project}/{cfg.stack}", values=secret_values, kms_key_arn=kms_arn,
+    generated=() if cfg.django_secret_key else ("DJANGO_SECRET_KEY",),
+    recovery_days=cfg.secret_recovery_days, tags=tags))
+secret_refs = dict(secrets.arns)
+if cfg.creates_database:
+    # RDS rotates this one; ECS reads the current password at every task start.
+    secret_refs["DATABASE_PASSWORD"] = database.master_secret_arn.apply(lambda arn: f"{arn}:password::")
+
+# --- image ---------------------------------------------------------------------------------------
+repository = Repository("ecr", RepositoryArgs(name=prefix, kms_key_arn=kms_arn, force_delete=not cfg.protect_data,
+                                              tags=tags))
+ecr_token = aws.ecr.get_authorization_token_output(registry_id=repository.registry_id)
+image = Image("app", ImageArgs(repository_url=repository.url, registry_server=ecr_token.proxy_endpoint,
+                               registry_username=ecr_token.user_name, registry_password=ecr_token.password))
+
+# --- entry point ---------------------------------------------------------------------------------
+certificate_arn = cfg.certificate_arn
+if cfg.https and not certificate_arn:
+    certificate_arn = Certificate("cert", CertificateArgs(domain=cfg.domain, hosted_zone_id=cfg.hosted_zone_id,
+                                                          tags=tags)).arn
+lb = LoadBalancer("alb", LoadBalancerArgs(
+    name=prefix, vpc_id=network.vpc_id, subnet_ids=network.public_subnet_ids, security_group_ids=[groups.alb.id],
+    app_port=contract.PORT, health_path=contract.HEALTH_PATH, certificate_arn=certificate_arn,
+    deletion_protection=cfg.alb_deletion_protection,
+    access_log_bucket=log_bucket.name if (log_bucket and cfg.alb_access_logs) else None, tags=tags))
+if cfg.https and cfg.hosted_zone_id:
+    Alias("dns", AliasArgs(domain=cfg.domain, hosted_zone_id=cfg.hosted_zone_id, target_dns_name=lb.dns_name,
+                           target_zone_id=lb.zone_id))
+host = pulumi.Output.from_input(cfg.domain) if cfg.https else lb.dns_name
+app_url = host.apply(lambda h: f"{'https' if cfg.https else 'http'}://{h}")
+
+# --- processes -----------------------------------------------------------------------------------
+logs = LogGroups("logs", LogGroupsArgs(
+    path=f"{cfg.project}/{cfg.stack}", processes=outputs.PROCESSES + (("exec",) if cfg.exec_enabled else ()),
+    retention_days=cfg.log_retention_days, kms_key_arn=kms_arn, tags=tags))
+roles = Roles("roles", RolesArgs(
+    name=prefix, account_id=account_id, secret_arns=list(secret_refs.values()), repository_arn=repository.arn,
+    log_group_arns=[logs.arns[p] for p in outputs.PROCESSES], bucket_arn=media.arn, exec_enabled=cfg.exec_enabled,
+    kms_key_arn=kms_arn, tags=tags))
+cluster = Cluster("cluster", ClusterArgs(name=prefix, exec_log_group=logs.names.get("exec"), kms_key_arn=kms_arn,
+                                         tags=tags))
+stack_values = pulumi.Output.all(host, app_url, media.name, pulumi.Output.all(**secret_refs)).apply(
+    lambda v: StackValues(allowed_hosts=[v[0]], csrf_origins=[v[1]], bucket=v[2], region=cfg.region,
+                          secret_refs=dict(v[3]), user_env=cfg.env))
+task_definitions = TaskDefinitions("task", TaskDefinitionsArgs(
+    family_prefix=prefix, sizes=cfg.processes, commands=commands, image_ref=image.ref, stack_values=stack_values,
+    secrets_fingerprint=secrets.fingerprint, log_group_names=logs.names, region=cfg.region,
+    stream_prefix=LOG_STREAM_PREFIX, execution_role_arn=roles.execution_role_arn,
+    task_role_arn=roles.task_role_arn, tags=tags))
+
+gate = []
+if importlib.util.find_spec("keel.components.release"):
+    from keel.components.release import Release, ReleaseArgs
+
+    gate = [Release("release", ReleaseArgs(
+        cluster_arn=cluster.arn, task_definition_arn=task_definitions.arns["release"], container_name="release",
+        subnet_ids=network.private_subnet_ids, security_group_ids=[groups.tasks.id],
+        log_group_name=logs.names["release"], log_stream_prefix=LOG_STREAM_PREFIX, region=cfg.region,
+        profile=cfg.profile, timeout_minutes=cfg.release_timeout_minutes))]
+services = Services("svc", ServicesArgs(
+    name_prefix=prefix, cluster_arn=cluster.arn, task_definition_arns=task_definitions.arns, sizes=cfg.processes,
+    subnet_ids=network.private_subnet_ids, security_group_ids=[groups.tasks.id],
+    target_group_arn=lb.target_group_arn, container_port=contract.PORT, exec_enabled=cfg.exec_enabled,
+    timeout_minutes=cfg.deploy_timeout_minutes, depends_on=gate, tags=tags), opts=pulumi.ResourceOptions(
+    depends_on=gate))
+for process in ("web", "worker"):
+    size = cfg.processes[process]
+    if size.autoscaling:
+        ServiceScaling(f"scale-{process}", ScalingArgs(
+            cluster_name=cluster.name, service_name=services.names[process], min_count=size.min_count,
+            max_count=size.max_count, cpu_target=size.cpu_target, requests_per_target=size.requests_per_target,
+            request_resource_label=pulumi.Output.concat(lb.arn_suffix, "/", lb.target_group_arn_suffix)
+            if process == "web" else None), opts=pulumi.ResourceOptions(depends_on=[services]))
+if importlib.util.find_spec("keel.components.deploy_check"):
+    from keel.components.deploy_check import DeployCheck, DeployCheckArgs
+
+    DeployCheck("deploy-check", DeployCheckArgs(
+        cluster_arn=cluster.arn,
+        services={p: (services.names[p], task_definitions.arns[p]) for p in outputs.SERVICES},
+        region=cfg.region, profile=cfg.profile, timeout_minutes=cfg.deploy_timeout_minutes),
+        opts=pulumi.ResourceOptions(depends_on=list(services.services.values())))
+
+# --- outputs (names in keel/outputs.py; nothing secret) ---------------------------------------------
+pulumi.export(outputs.URL, app_url)
 pulumi.export(outputs.REGION, cfg.region)
+pulumi.export(outputs.STACK, cfg.stack)
+pulumi.export(outputs.CLUSTER_NAME, cluster.name)
+pulumi.export(outputs.CLUSTER_ARN, cluster.arn)
+pulumi.export(outputs.SERVICE_NAMES, services.names)
+pulumi.export(outputs.TASK_DEFINITION_ARNS, task_definitions.arns)
+pulumi.export(outputs.CONTAINER_NAMES, {p: p for p in outputs.PROCESSES})
 pulumi.export(outputs.PRIVATE_SUBNET_IDS, network.private_subnet_ids)
 pulumi.export(outputs.TASK_SECURITY_GROUP_ID, groups.tasks.id)
+pulumi.export(outputs.LOG_GROUP_NAMES, {p: logs.names[p] for p in outputs.PROCESSES})
+pulumi.export(outputs.LOG_STREAM_PREFIX, LOG_STREAM_PREFIX)
+pulumi.export(outputs.BUCKET_NAME, media.name)
+pulumi.export(outputs.REPOSITORY_URL, repository.url)
+pulumi.export(outputs.IMAGE_REF, image.ref)
+pulumi.export(outputs.EXEC_ENABLED, cfg.exec_enabled)

@@ -202,9 +202,10 @@ class KeelMocks:
         prefix = ID_PREFIXES.get(type_)
         if prefix:
             return f"{prefix}-{_short_hash(type_ + name, 17)}"
+        # Pulumi auto-names from a prefix or the logical name plus a random suffix.
         if type_ == "aws:s3/bucket:Bucket":
-            return inputs.get("bucket") or f"{name}-{_short_hash(name, 7)}"
-        return inputs.get("name") or f"{name}-{_short_hash(name, 7)}"
+            return inputs.get("bucket") or f"{inputs.get('bucketPrefix') or name + '-'}{_short_hash(name, 12)}"
+        return inputs.get("name") or f"{inputs.get('namePrefix') or name + '-'}{_short_hash(name, 7)}"
 
     def _arn(self, type_: str, name: str, inputs: dict, resource_id: str) -> str | None:
         if not type_.startswith("aws:"):

@@ -1,0 +1,102 @@
+"""RDS PostgreSQL: encrypted, private, TLS forced, backed up; RDS manages and rotates the password.
+
+``manage_master_user_password`` keeps the password out of Pulumi entirely (RDS-13): RDS stores
+it in its own Secrets Manager secret (``master_secret_arn``), which the stack reads to compose
+DATABASE_URL and which ECS injects as DATABASE_PASSWORD, so rotation reaches new tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from keel import urls
+from keel.components import PACKAGE, child, named_tags
+
+PORT = 5432
+CA_CERTIFICATE = "rds-ca-rsa2048-g1"  # RDS-14
+
+
+@dataclass
+class DatabaseArgs:
+    identifier: str
+    subnet_ids: list[pulumi.Input[str]]
+    security_group_ids: list[pulumi.Input[str]]
+    instance_class: str = "db.t4g.micro"
+    engine_version: str = "16"  # major (RDS picks the newest minor) or major.minor
+    allocated_storage: int = 20  # GiB, gp3
+    max_allocated_storage: int = 100  # storage autoscaling ceiling
+    backup_retention_days: int = 1
+    multi_az: bool = False
+    deletion_protection: bool = False
+    final_snapshot: bool = False  # False: `pulumi destroy` skips the final snapshot (dev/staging)
+    performance_insights: bool = False
+    monitoring_interval: int = 0
+    monitoring_role_arn: pulumi.Input[str] | None = None
+    kms_key_arn: pulumi.Input[str] | None = None  # Performance Insights and the managed secret
+    db_name: str = "keel"
+    username: str = "keel_admin"  # not the engine default `postgres` (RDS-12)
+    apply_immediately: bool = True
+    protect: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def parameter_group_family(engine_version: str) -> str:
+    return f"postgres{engine_version.split('.')[0]}"
+
+
+class Database(pulumi.ComponentResource):
+    address: pulumi.Output[str]
+    master_secret_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{PACKAGE}:rds:Database", name, None, opts)
+        subnets = aws.rds.SubnetGroup(f"{name}-subnets", name=args.identifier, subnet_ids=args.subnet_ids,
+                                      description=f"{args.identifier}: private subnets only",
+                                      tags=named_tags(args.tags, args.identifier), opts=child(self))
+        parameters = aws.rds.ParameterGroup(
+            f"{name}-params", name=f"{args.identifier}-pg{args.engine_version.split('.')[0]}",
+            family=parameter_group_family(args.engine_version),
+            description=f"{args.identifier}: TLS required",
+            parameters=[aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1")],
+            tags=named_tags(args.tags, args.identifier), opts=child(self))
+        self.instance = aws.rds.Instance(
+            f"{name}-instance", identifier=args.identifier, engine="postgres", engine_version=args.engine_version,
+            instance_class=args.instance_class, db_name=args.db_name, username=args.username,
+            manage_master_user_password=True, master_user_secret_kms_key_id=args.kms_key_arn,
+            port=PORT, storage_type="gp3", allocated_storage=args.allocated_storage,
+            max_allocated_storage=args.max_allocated_storage, storage_encrypted=True,
+            db_subnet_group_name=subnets.name, vpc_security_group_ids=args.security_group_ids,
+            parameter_group_name=parameters.name, publicly_accessible=False, multi_az=args.multi_az,
+            backup_retention_period=args.backup_retention_days, copy_tags_to_snapshot=True,
+            deletion_protection=args.deletion_protection, skip_final_snapshot=not args.final_snapshot,
+            final_snapshot_identifier=f"{args.identifier}-final" if args.final_snapshot else None,
+            auto_minor_version_upgrade=True, ca_cert_identifier=CA_CERTIFICATE,
+            enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
+            performance_insights_enabled=args.performance_insights,
+            performance_insights_kms_key_id=args.kms_key_arn if args.performance_insights else None,
+            performance_insights_retention_period=7 if args.performance_insights else None,
+            monitoring_interval=args.monitoring_interval,
+            monitoring_role_arn=args.monitoring_role_arn if args.monitoring_interval else None,
+            apply_immediately=args.apply_immediately,
+            tags=named_tags(args.tags, args.identifier), opts=child(self, protect=args.protect))
+        self.address = self.instance.address
+        self.port = PORT
+        self.db_name = args.db_name
+        self.master_secret_arn = self.instance.master_user_secrets.apply(lambda secrets: secrets[0]["secret_arn"]
+                                                                         if isinstance(secrets[0], dict)
+                                                                         else secrets[0].secret_arn)
+        self.register_outputs({"address": self.address})
+
+
+def connection_url(database: Database) -> pulumi.Output[str]:
+    """DATABASE_URL composed at deploy time from the RDS-managed secret (a secret Output).
+
+    Tasks also get DATABASE_PASSWORD straight from the managed secret, which wins over the
+    password in this URL, so a rotation between deploys never locks the app out.
+    """
+    secret = aws.secretsmanager.get_secret_version_output(secret_id=database.master_secret_arn)
+    return pulumi.Output.secret(pulumi.Output.all(secret.secret_string, database.address).apply(
+        lambda v: urls.postgres_url_from_managed_secret(v[0], v[1], PORT, database.db_name)))

@@ -1,0 +1,70 @@
+"""The app image: built from the repository's Dockerfile once per `pulumi up`, pushed to ECR.
+
+Task definitions reference it by digest (``repo_digest``: repository@sha256:...), so every
+process runs exactly the bytes that were built. The tag is a hash of the build inputs: ECR tags
+are immutable, and the same sources give the same tag, so an unchanged app pushes nothing new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_docker as docker
+
+from keel.components import PACKAGE, child
+
+ROOT = Path(__file__).resolve().parents[3]
+# What the Dockerfile copies: a change to any of these is a new image.
+BUILD_INPUTS = ("Dockerfile", ".dockerignore", "Procfile", "pyproject.toml", "requirements/app.txt", "app")
+SKIPPED = ("__pycache__", ".pyc", ".pytest_cache", "media", "staticfiles")
+
+
+def source_hash(root: Path = ROOT) -> str:
+    """A short hash of the build inputs' paths and contents."""
+    digest = hashlib.sha256()
+    for entry in BUILD_INPUTS:
+        path = root / entry
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            if not file.exists() or any(part in str(file.relative_to(root)) for part in SKIPPED):
+                continue
+            digest.update(str(file.relative_to(root)).encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class ImageArgs:
+    repository_url: pulumi.Input[str]
+    registry_server: pulumi.Input[str]
+    registry_username: pulumi.Input[str]
+    registry_password: pulumi.Input[str]  # the ECR authorization token's password (secret)
+    platform: str = "linux/amd64"  # Fargate X86_64; also right when building on Apple Silicon
+    tag: str | None = None  # default: the hash of the build inputs
+
+
+class Image(pulumi.ComponentResource):
+    ref: pulumi.Output[str]  # repository@sha256:...
+
+    def __init__(self, name: str, args: ImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{PACKAGE}:image:Image", name, None, opts)
+        tag = args.tag or source_hash()
+        # Relative to the program's working directory: state stays the same on every machine.
+        context = os.path.relpath(ROOT, Path.cwd())
+        self.image = docker.Image(
+            f"{name}-image",
+            image_name=pulumi.Output.concat(args.repository_url, ":", tag),
+            build=docker.DockerBuildArgs(context=context, dockerfile=os.path.join(context, "Dockerfile"),
+                                         platform=args.platform),
+            # A preview should not need Docker or push anything; the digest is known after `up`.
+            build_on_preview=False,
+            registry=docker.RegistryArgs(server=args.registry_server, username=args.registry_username,
+                                         password=pulumi.Output.secret(args.registry_password)),
+            opts=child(self))
+        self.ref = self.image.repo_digest
+        self.tag = tag
+        self.register_outputs({"ref": self.ref})

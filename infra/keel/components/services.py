@@ -1,0 +1,77 @@
+"""ECS services for web, worker and beat, each deployed only after the release task succeeded.
+
+web: rolling (min 100 % / max 200 %), circuit breaker with rollback, behind the load balancer.
+worker: rolling with circuit breaker. beat: exactly one (desired 1, min 0 % / max 100 %): the old
+scheduler stops before the new one starts, so periodic tasks never run twice (ECS-12).
+Tasks run in private subnets without public IPs (ECS-02) on the latest Fargate platform (ECS-03).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from keel.components import PACKAGE, child, named_tags
+from keel.stack_config import ProcessSize
+
+HEALTH_CHECK_GRACE_SECONDS = 60  # boot time of gunicorn plus the first passing health checks
+
+
+def deployment_percents(process: str) -> tuple[int, int]:
+    """(minimum healthy %, maximum %) per process."""
+    return (0, 100) if process == "beat" else (100, 200)
+
+
+@dataclass
+class ServicesArgs:
+    name_prefix: str
+    cluster_arn: pulumi.Input[str]
+    task_definition_arns: dict[str, pulumi.Input[str]]
+    sizes: dict[str, ProcessSize]
+    subnet_ids: list[pulumi.Input[str]]
+    security_group_ids: list[pulumi.Input[str]]
+    target_group_arn: pulumi.Input[str]
+    container_port: int
+    exec_enabled: bool
+    timeout_minutes: int = 30
+    depends_on: list[pulumi.Resource] = field(default_factory=list)  # the release gate
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class Services(pulumi.ComponentResource):
+    names: dict[str, pulumi.Output[str]]
+    services: dict[str, aws.ecs.Service]
+
+    def __init__(self, name: str, args: ServicesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{PACKAGE}:ecs:Services", name, None, opts)
+        self.services, self.names = {}, {}
+        timeouts = pulumi.CustomTimeouts(create=f"{args.timeout_minutes}m", update=f"{args.timeout_minutes}m")
+        for process in ("web", "worker", "beat"):
+            size = args.sizes[process]
+            minimum, maximum = deployment_percents(process)
+            physical = f"{args.name_prefix}-{process}"
+            web = process == "web"
+            service = aws.ecs.Service(
+                f"{name}-{process}", name=physical, cluster=args.cluster_arn,
+                task_definition=args.task_definition_arns[process], desired_count=size.count,
+                launch_type="FARGATE", platform_version="LATEST",
+                network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
+                    subnets=args.subnet_ids, security_groups=args.security_group_ids, assign_public_ip=False),
+                deployment_minimum_healthy_percent=minimum, deployment_maximum_percent=maximum,
+                deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
+                load_balancers=[aws.ecs.ServiceLoadBalancerArgs(
+                    target_group_arn=args.target_group_arn, container_name="web",
+                    container_port=args.container_port)] if web else None,
+                health_check_grace_period_seconds=HEALTH_CHECK_GRACE_SECONDS if web else None,
+                enable_execute_command=args.exec_enabled, propagate_tags="SERVICE", enable_ecs_managed_tags=True,
+                # A failed rollout fails `pulumi up` instead of reporting success.
+                wait_for_steady_state=True,
+                tags=named_tags(args.tags, physical),
+                opts=child(self, depends_on=list(args.depends_on), custom_timeouts=timeouts,
+                           # Autoscaling owns the running count between deploys.
+                           ignore_changes=["desiredCount"] if size.autoscaling else None))
+            self.services[process] = service
+            self.names[process] = service.name
+        self.register_outputs({"names": self.names})

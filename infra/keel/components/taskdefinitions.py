@@ -1,0 +1,141 @@
+"""Fargate task definitions for release, web, worker and beat: one container each, named after the process.
+
+Every container runs the same image digest as a non-root user (ECS-07) on a read-only root
+filesystem with a writable /tmp task volume (ECS-06), under an init process so signals reach the
+app, with awslogs per process (ECS-04) and a stop timeout longer than the app's own drain (ECS-14).
+The command comes from the Procfile; environment and secrets from ``keel.environment``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from keel import contract
+from keel.components import PACKAGE, child, named_tags
+from keel.environment import StackValues, container_environment
+from keel.stack_config import ProcessSize
+
+USER = "10001:10001"  # the app user the Dockerfile creates
+TMP_VOLUME = "tmp"
+FARGATE_MAX_STOP_TIMEOUT = 120
+STOP_TIMEOUTS = {
+    # SIGKILL must never arrive before gunicorn's graceful drain ends.
+    "web": min(FARGATE_MAX_STOP_TIMEOUT, contract.WEB_GRACEFUL_TIMEOUT + 15),
+    # Celery's soft shutdown (WORKER_SOFT_SHUTDOWN_TIMEOUT) plus time to requeue unacked messages.
+    "worker": FARGATE_MAX_STOP_TIMEOUT,
+    "beat": 30,
+    # An interrupted migration gets the longest window to roll its transaction back.
+    "release": FARGATE_MAX_STOP_TIMEOUT,
+}
+LOG_BUFFER = "25m"
+SECRETS_LABEL = "keel.secrets-fingerprint"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything one container definition needs, as plain values."""
+
+    process: str
+    image: str
+    command: list[str]
+    cpu: int
+    memory: int
+    environment: list[dict]
+    secrets: list[dict]
+    log_group: str
+    region: str
+    stream_prefix: str
+    secrets_fingerprint: str
+    port: int | None = None
+
+
+def log_configuration(spec: ContainerSpec) -> dict:
+    """awslogs: the release task blocks rather than drop a line; services never block on logging."""
+    options = {"awslogs-group": spec.log_group, "awslogs-region": spec.region,
+               "awslogs-stream-prefix": spec.stream_prefix}
+    if spec.process == "release":
+        options["mode"] = "blocking"
+    else:
+        options.update({"mode": "non-blocking", "max-buffer-size": LOG_BUFFER})
+    return {"logDriver": "awslogs", "options": options}
+
+
+def container_definition(spec: ContainerSpec) -> dict:
+    """The ECS container definition (RegisterTaskDefinition's shape) for one process."""
+    definition = {
+        "name": spec.process,
+        "image": spec.image,
+        "essential": True,
+        "command": list(spec.command),
+        "cpu": spec.cpu,
+        "memory": spec.memory,
+        "user": USER,
+        "readonlyRootFilesystem": True,
+        "privileged": False,
+        "mountPoints": [{"sourceVolume": TMP_VOLUME, "containerPath": "/tmp", "readOnly": False}],
+        "linuxParameters": {"initProcessEnabled": True},
+        "stopTimeout": STOP_TIMEOUTS[spec.process],
+        "environment": spec.environment,
+        "secrets": spec.secrets,
+        "logConfiguration": log_configuration(spec),
+        # Changing a secret's value changes this label: a new revision, so the services roll.
+        "dockerLabels": {SECRETS_LABEL: spec.secrets_fingerprint},
+    }
+    if spec.port is not None:
+        definition["portMappings"] = [{"containerPort": spec.port, "protocol": "tcp", "name": "http"}]
+    return definition
+
+
+@dataclass
+class TaskDefinitionsArgs:
+    family_prefix: str
+    sizes: dict[str, ProcessSize]
+    commands: dict[str, list[str]]  # from the Procfile
+    image_ref: pulumi.Input[str]
+    stack_values: pulumi.Input[StackValues]  # an Output resolving to the plain values
+    secrets_fingerprint: pulumi.Input[str]
+    log_group_names: dict[str, pulumi.Input[str]]
+    region: str
+    stream_prefix: str
+    execution_role_arn: pulumi.Input[str]
+    task_role_arn: pulumi.Input[str]
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def environment_size(process: str, sizes: dict[str, ProcessSize]) -> int:
+    """Whose size sets per-process values: release runs with web's environment, exactly."""
+    return sizes["web"].cpu if process == "release" else sizes[process].cpu
+
+
+class TaskDefinitions(pulumi.ComponentResource):
+    arns: dict[str, pulumi.Output[str]]
+
+    def __init__(self, name: str, args: TaskDefinitionsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{PACKAGE}:ecs:TaskDefinitions", name, None, opts)
+        self.arns = {}
+        self.definitions = {}
+        for process, size in args.sizes.items():
+            definitions = pulumi.Output.all(
+                args.image_ref, args.stack_values, args.secrets_fingerprint, args.log_group_names[process],
+            ).apply(lambda v, process=process, size=size: json.dumps([container_definition(ContainerSpec(
+                process=process, image=v[0], command=args.commands[process], cpu=size.cpu, memory=size.memory,
+                environment=container_environment(v[1], environment_size(process, args.sizes))[0],
+                secrets=container_environment(v[1], environment_size(process, args.sizes))[1],
+                log_group=v[3], region=args.region, stream_prefix=args.stream_prefix, secrets_fingerprint=v[2],
+                port=contract.PORT if process == "web" else None))]))
+            family = f"{args.family_prefix}-{process}"
+            task_definition = aws.ecs.TaskDefinition(
+                f"{name}-{process}", family=family, cpu=str(size.cpu), memory=str(size.memory),
+                network_mode="awsvpc", requires_compatibilities=["FARGATE"],
+                runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
+                    operating_system_family="LINUX", cpu_architecture="X86_64"),
+                execution_role_arn=args.execution_role_arn, task_role_arn=args.task_role_arn,
+                volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=TMP_VOLUME)],
+                container_definitions=definitions, tags=named_tags(args.tags, family), opts=child(self))
+            self.arns[process] = task_definition.arn
+            self.definitions[process] = task_definition
+        self.register_outputs({"arns": self.arns})

@@ -1,0 +1,35 @@
+"""Connection URLs for the backing services, with their TLS parameters (factor IV)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote, urlsplit, urlunsplit
+
+BROKER_DB = 1  # Celery's broker keys live apart from the cache (database 0)
+
+
+def postgres_url(username: str, password: str, host: str, port: int, database: str) -> str:
+    """postgres://user:pass@host:port/db?sslmode=require (the server forces TLS too)."""
+    return (f"postgres://{quote(username, safe='')}:{quote(password, safe='')}@{host}:{port}/{database}"
+            "?sslmode=require")
+
+
+def postgres_url_from_managed_secret(secret_string: str, host: str, port: int, database: str) -> str:
+    """The URL from RDS's managed secret JSON ({"username", "password"})."""
+    secret = json.loads(secret_string)
+    return postgres_url(secret["username"], secret["password"], host, port, database)
+
+
+def redis_url(token: str, host: str, port: int, db: int = 0) -> str:
+    """rediss://:token@host:port/db?ssl_cert_reqs=required: TLS with certificate checks."""
+    return f"rediss://:{quote(token, safe='')}@{host}:{port}/{db}?ssl_cert_reqs=required"
+
+
+def with_database(url: str, db: int) -> str:
+    """The same Redis URL pointing at database ``db`` (query and credentials kept)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+
+
+def url_port(url: str, default: int) -> int:
+    return urlsplit(url).port or default
