@@ -27,6 +27,7 @@ Typical use::
     result.succeeded                        # exit code 0 and not timed out
     result.exit_code                        # None when the container never ran
     result.failure_message()                # one paragraph: why, plus the last log lines
+    readable_line(line.message)             # a JSON log line as "LEVEL message (extras)"
 
 Lower level, for callers that need to act between the steps (``keel run`` stops the task on
 Ctrl-C): ``start(spec) -> StartedTask``, ``wait(task, ...) -> TaskResult``,
@@ -52,6 +53,7 @@ Behaviour worth knowing:
 
 from __future__ import annotations
 
+import json
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -265,7 +267,7 @@ class TaskResult:
         lines = [f"task {self.task_id} {self.reason()}."]
         if self.log_tail:
             lines.append(f"Last {len(self.log_tail)} log lines ({self.log_stream}):")
-            lines.extend(f"  | {line}" for line in self.log_tail)
+            lines.extend(f"  | {text}" for line in self.log_tail for text in readable_line(line).splitlines())
         elif self.log_stream and not self.log_stream_found:
             lines.append(f"No log lines: the stream {self.log_stream} was never created.")
         elif self.log_stream:
@@ -305,6 +307,32 @@ def format_elapsed(seconds: float) -> str:
         return f"{minutes}m{seconds:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+_ENTRY_KEYS_SHOWN_ELSEWHERE = {"timestamp", "time", "level", "logger", "message", "exception", "stack"}
+
+
+def readable_line(message: str) -> str:
+    """A JSON log line (the app's LOG_FORMAT=json) as ``LEVEL message (key=value, ...)`` with
+    any exception below it; any other line is returned unchanged."""
+    text = message.strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        return message
+    try:
+        entry = json.loads(text)
+    except ValueError:
+        return message
+    if not isinstance(entry, dict) or "message" not in entry:
+        return message
+    extras = [
+        f"{key}={value}" for key, value in entry.items()
+        if key not in _ENTRY_KEYS_SHOWN_ELSEWHERE and value not in (None, "", "-")
+    ]
+    head = f"{str(entry.get('level', '')):<7} {entry['message']}".strip()
+    if extras:
+        head += f"  ({', '.join(extras)})"
+    details = [str(entry[key]).rstrip() for key in ("exception", "stack") if entry.get(key)]
+    return "\n".join([head, *details])
 
 
 def _join_stop(stop_code: str | None, stopped_reason: str | None, container_reason: str | None) -> str:
@@ -667,5 +695,6 @@ __all__ = [
     "aws_clients",
     "family_of",
     "format_elapsed",
+    "readable_line",
     "task_id_of",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import base64
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,14 @@ from .stubs import (
 REPO = Path(__file__).resolve().parents[2]
 NEW_TD = RELEASE_TD.replace(":7", ":8")
 OLD_TD = RELEASE_TD.replace(":7", ":6")
+APPLYING = json.dumps({"timestamp": "2026-01-02T03:04:21.120Z", "level": "INFO", "logger": "keel.release",
+                       "message": "  Applying documents.0002_add_owner...", "request_id": "-"})
+FAILED_JSON = json.dumps({
+    "timestamp": "2026-01-02T03:04:21.500Z", "level": "ERROR", "logger": "keel.release",
+    "message": "release: migrate failed", "request_id": "-", "duration_s": 0.4,
+    "exception": 'Traceback (most recent call last):\n  File "manage.py", line 9\n'
+                 'django.db.utils.ProgrammingError: column "owner_id" does not exist',
+})
 
 
 def props(**changes):
@@ -110,8 +119,7 @@ def failed_run(ecs, logs, exit_code=1):
     expect_no_running_release(ecs)
     expect_run_task(ecs)
     expect_describe(ecs, task("RUNNING", started=True))
-    expect_log_page(logs, ["  Applying documents.0002_add_owner...",
-                           'django.db.utils.ProgrammingError: column "owner_id" does not exist'], None, "f/1")
+    expect_log_page(logs, [APPLYING, FAILED_JSON], None, "f/1")
     expect_log_end(logs, "f/1")
     expect_describe(ecs, task("STOPPED", exit_code=exit_code, stop_code="EssentialContainerExited",
                               stopped_reason="Essential container in task exited"))
@@ -150,6 +158,10 @@ def test_non_zero_exit_fails_with_the_exit_code_and_the_last_lines(provider, ecs
     assert 'ProgrammingError: column "owner_id" does not exist' in message.split("Last 2 log lines")[1]
     assert "The services were not updated; the previous version keeps serving." in message
     assert output.text("error") == message.splitlines()  # shown once, cleanly, as an error diagnostic
+    # JSON log lines are shown readably, live and in the message, exception included
+    assert "release | INFO      Applying documents.0002_add_owner..." in output.text("info")
+    assert "release | ERROR   release: migrate failed  (duration_s=0.4)" in output.text("info")
+    assert '  | django.db.utils.ProgrammingError: column "owner_id" does not exist' in message.splitlines()
 
 
 def test_task_that_never_starts_fails_with_stop_code_and_reason(provider, ecs, logs):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from keel.tasks import LogSource, TaskError, TaskStartError, family_of
+from keel.tasks import LogSource, TaskError, TaskStartError, family_of, readable_line
 
 from .stubs import (
     CLUSTER,
@@ -265,3 +265,18 @@ def test_family_of_accepts_arn_family_revision_and_family():
     assert family_of(RELEASE_TD) == RELEASE_FAMILY
     assert family_of("keel-staging-release:7") == RELEASE_FAMILY
     assert family_of("keel-staging-release") == RELEASE_FAMILY
+
+
+def test_readable_line_shows_json_log_lines_as_level_message_extras_and_exception():
+    line = (
+        '{"timestamp": "2026-01-02T03:04:05.000Z", "level": "WARNING", "logger": "keel.release", '
+        '"message": "still waiting for the migration lock", "request_id": "-", "waited_s": 10.2, '
+        '"exception": "Traceback (most recent call last):\\nValueError: x"}'
+    )
+    assert readable_line(line).splitlines() == [
+        "WARNING still waiting for the migration lock  (waited_s=10.2)",
+        "Traceback (most recent call last):",
+        "ValueError: x",
+    ]
+    assert readable_line("plain text {not json}") == "plain text {not json}"
+    assert readable_line('{"no": "message key"}') == '{"no": "message key"}'

@@ -57,6 +57,7 @@ from keel.tasks import (
     TaskSpec,
     family_of,
     format_elapsed,
+    readable_line,
 )
 
 STARTED_BY = "keel-release"
@@ -276,7 +277,7 @@ class ReleaseProvider(ResourceProvider):
         self._say(f"release: task {change.task.task_id} {change.status} [{format_elapsed(change.elapsed)}]")
 
     def _line(self, line: LogLine) -> None:
-        self._say(f"release | {line.message}")
+        self._say("\n".join(f"release | {text}" for text in readable_line(line.message).splitlines() or [""]))
 
     def _say(self, message: str, error: bool = False) -> None:
         (self.output or say)(message, error)
