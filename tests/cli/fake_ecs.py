@@ -57,6 +57,8 @@ class FakeEcs:
     def answer(self, operation: str, body: dict) -> dict:
         with self._lock:
             self.requests.append((operation, body))
+            if operation == "ListTasks":
+                return {"taskArns": []}  # no release running
             if operation == "RunTask":
                 return {"tasks": [self._task()], "failures": []}
             if operation == "DescribeTasks":

@@ -105,6 +105,7 @@ def test_outputs_come_from_pulumi_without_secrets(keel, ecs_stub):
     keel.which = {"pulumi": "/usr/bin/pulumi"}
     keel.process_result = lambda argv: subprocess.CompletedProcess(argv, 0, json.dumps(stack_outputs()), "")
     _, stubber = ecs_stub
+    stubber.add_response("list_tasks", {"taskArns": []})
     stubber.add_response("run_task", {"tasks": [{"taskArn": "arn:aws:ecs:eu-west-1:1:task/c/abc"}], "failures": []})
 
     result = keel("run", "--stack", "staging", "--detach", "--", "true")

@@ -10,7 +10,18 @@ GROUP = "/keel/staging/release"
 STREAM = f"{LOG_PREFIX}/release/{TASK_ID}"
 
 
+def expect_no_release_running(stubber, running=()):
+    stubber.add_response(
+        "list_tasks",
+        {"taskArns": [t["taskArn"] for t in running]},
+        {"cluster": CLUSTER, "family": "keel-staging-release", "desiredStatus": "RUNNING"},
+    )
+    if running:
+        stubber.add_response("describe_tasks", {"tasks": list(running), "failures": []})
+
+
 def expect_run_task(stubber, *, command, environment=None, cpu=None, memory=None):
+    expect_no_release_running(stubber)
     container = {"name": "release", "command": command}
     if environment:
         container["environment"] = environment
@@ -105,6 +116,7 @@ def test_task_that_never_starts_exits_non_zero_with_stop_code_and_reason(keel, e
 
 def test_run_task_refused_is_a_one_line_error(keel, ecs_stub, outputs_file):
     _, stubber = ecs_stub
+    expect_no_release_running(stubber)
     stubber.add_response("run_task", {"tasks": [], "failures": [{"reason": "RESOURCE:ENI", "detail": "no free IPs"}]}, None)
 
     result = keel("run", "--outputs", str(outputs_file()), "--", "true")
@@ -140,13 +152,14 @@ def test_detach_prints_the_task_and_where_its_logs_are(keel, ecs_stub, outputs_f
     _, stubber = ecs_stub
     expect_run_task(stubber, command=["python", "manage.py", "import_documents"])
 
-    result = keel("run", "--detach", "--stack", "staging", "--outputs", str(outputs_file()), "--",
+    path = outputs_file()
+    result = keel("run", "--detach", "--stack", "staging", "--outputs", str(path), "--",
                   "python", "manage.py", "import_documents")
 
     assert result.code == 0
     assert result.out.strip() == TASK_ARN
     assert GROUP in result.err and STREAM in result.err
-    assert f"keel logs --stack staging release --task {TASK_ID} --follow" in result.err
+    assert f"keel logs --stack staging --outputs {path} release --task {TASK_ID} --follow" in result.err
 
 
 def test_env_and_size_overrides_reach_run_task(keel, ecs_stub, outputs_file, monkeypatch):
@@ -196,3 +209,25 @@ def test_bad_arguments_are_refused_with_what_to_do(keel, outputs_file):
         assert result.code == 2, argv
         assert message in result.err, (argv, result.err)
         assert len(result.err.strip().splitlines()) <= 2, result.err
+
+
+def test_refuses_to_race_a_running_release(keel, ecs_stub, outputs_file):
+    _, stubber = ecs_stub
+    # A `keel run` one-off of the release family may run alongside; a release gate task may not.
+    expect_no_release_running(stubber, running=[
+        {**task("RUNNING", startedBy="keel-run"), "taskArn": TASK_ARN.replace("0123", "9999")},
+        task("RUNNING", startedBy="keel-release"),
+    ])
+
+    result = keel("run", "--stack", "staging", "--outputs", str(outputs_file()), "--", "python", "manage.py", "migrate")
+
+    assert result.code == 1
+    assert f"a release is running on {CLUSTER}: task {TASK_ID} (RUNNING) started by keel-release" in result.err
+    assert "keel logs --stack staging --outputs" in result.err
+
+
+def test_release_started_by_matches_the_release_gate():
+    from keel.cli.status import RELEASE_STARTED_BY
+    from keel.components.release import STARTED_BY
+
+    assert RELEASE_STARTED_BY == STARTED_BY

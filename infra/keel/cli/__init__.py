@@ -1,7 +1,7 @@
 """The `keel` command: one-off admin tasks, a shell, logs and status, all from the stack outputs.
 
 Each subcommand lives in its own module exposing `add_parser(subparsers)`, which sets `func`
-(called as `func(args, context) -> exit code`). Errors the user can act on end as one or two
+(called as `func(args, context) -> exit code`, or `func(args)` if it takes one argument). Errors the user can act on end as one or two
 lines and exit code 1 or 2; nothing the user sees is a traceback unless they ask with --debug.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import sys
 import traceback
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None, context: Context | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help(context.stderr)
             return 2
-        return args.func(args, context)
+        return dispatch(args.func, args, context)
     except KeyboardInterrupt:
         context.err("keel: interrupted")
         return INTERRUPTED
@@ -77,6 +78,13 @@ def main(argv: list[str] | None = None, context: Context | None = None) -> int:
         if known.hint:
             context.err(f"keel: {known.hint}")
         return known.exit_code
+
+
+def dispatch(func, args: argparse.Namespace, context: Context) -> int:
+    """Calls `func(args, context)`, or `func(args)` for a command that needs no context."""
+    takes_context = len(inspect.signature(func).parameters) >= 2
+    code = func(args, context) if takes_context else func(args)
+    return 0 if code is None else int(code)
 
 
 def _take_debug_flag(argv: list[str]) -> bool:

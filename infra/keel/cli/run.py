@@ -10,13 +10,13 @@ import argparse
 import os
 import re
 
-from keel.tasks import LogLine, StartedTask, TaskResult, TaskRunner
+from keel.tasks import LogLine, StartedTask, TaskResult, TaskRunner, family_of
 
 from . import fargate, oneoff, stack
 from .console import Progress, parse_duration
 from .context import Context
-from .errors import UsageError
-from .status import RUN_STARTED_BY
+from .errors import KeelError, UsageError
+from .status import RELEASE_STARTED_BY, RUN_STARTED_BY
 
 NEVER_RAN = 125  # the task never ran its container (like `docker run` failing before the command)
 TIMED_OUT = 124  # like timeout(1)
@@ -63,6 +63,7 @@ def command(args: argparse.Namespace, context: Context) -> int:
         outputs, argv, started_by=RUN_STARTED_BY, environment=environment, cpu=args.cpu, memory=args.memory
     )
     runner = oneoff.runner(context, outputs)
+    refuse_during_release(runner, outputs)
     progress = Progress(context)
     task = runner.start(spec)
     progress.note(f"started task {task.task_id}: {' '.join(argv)}")
@@ -78,6 +79,19 @@ def command(args: argparse.Namespace, context: Context) -> int:
     except KeyboardInterrupt:
         return interrupted(runner, task, outputs, printed, progress)
     return exit_code(result, progress)
+
+
+def refuse_during_release(runner: TaskRunner, outputs: stack.StackOutputs) -> None:
+    """A one-off (a `migrate`, say) must not race the release gate's migrations."""
+    releases = [
+        task for task in runner.running_tasks(outputs.cluster, family_of(outputs.task_definition(oneoff.PROCESS)))
+        if task.started_by == RELEASE_STARTED_BY
+    ]
+    if releases:
+        raise KeelError(
+            f"a release is running on {outputs.cluster}: {releases[0].describe()}",
+            hint=f"wait for it (keel logs {outputs.selector} release --follow), then run your command again",
+        )
 
 
 def task_command(words: list[str]) -> list[str]:
@@ -117,7 +131,7 @@ def detached(task: StartedTask, outputs: stack.StackOutputs, context: Context) -
     """The task ARN on stdout (for scripts); where to read its logs on stderr."""
     context.out(task.task_arn)
     context.err(f"keel: logs: group {outputs.log_group(oneoff.PROCESS)}, stream {outputs.log_stream(oneoff.PROCESS, task.task_arn)}")
-    context.err(f"keel: follow them with: keel logs --stack {outputs.name} release --task {task.task_id} --follow")
+    context.err(f"keel: follow them with: keel logs {outputs.selector} release --task {task.task_id} --follow")
     return 0
 
 
@@ -152,7 +166,7 @@ def interrupted(
         result = runner.wait(task, logs=oneoff.log_source(outputs), on_log=printed,
                              on_status=lambda change: progress.status(change.status))
     except KeyboardInterrupt:
-        progress.note(f"left task {task.task_id} stopping; `keel status --stack {outputs.name}` or the ECS console shows it")
+        progress.note(f"left task {task.task_id} stopping; `keel status {outputs.selector}` or the ECS console shows it")
         return INTERRUPTED
     code = "no exit code" if result.exit_code is None else f"exit code {result.exit_code}"
     progress.note(f"task {task.task_id} stopped ({code})")

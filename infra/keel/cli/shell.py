@@ -57,6 +57,7 @@ def command(args: argparse.Namespace, context: Context) -> int:
     spec = task_spec(outputs, ["sleep", str(lifetime)], started_by=SHELL_STARTED_BY, enable_exec=True)
     task = tasks.start(spec)
     progress.note(f"started console task {task.task_id} (it stops itself after {args.timeout})")
+    progress.note("while it runs, a release (pulumi up) refuses to start: exit the shell when done")
     try:
         wait_until_exec_ready(tasks.ecs, outputs, task.task_arn, context, progress)
         progress.note(f"opening `{args.command}`; exit the shell to stop the task")
@@ -91,7 +92,7 @@ def wait_until_exec_ready(
     ecs: Any, outputs: stack.StackOutputs, task_arn: str, context: Context, progress: Progress
 ) -> None:
     """Returns once the task RUNS and its ExecuteCommandAgent is RUNNING (exec fails before that)."""
-    cluster, container_name, stack_name = outputs.cluster, outputs.container(PROCESS), outputs.name
+    cluster, container_name = outputs.cluster, outputs.container(PROCESS)
     deadline = context.clock() + START_TIMEOUT_SECONDS
     while True:
         task = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"][0]
@@ -102,7 +103,7 @@ def wait_until_exec_ready(
             raise KeelError(
                 f"the console task stopped before the shell opened: {task.get('stopCode', 'no stopCode')}: "
                 f"{task.get('stoppedReason', 'no reason given')}",
-                hint=f"`keel logs --stack {stack_name} release --task {task_id_of(task_arn)}` "
+                hint=f"`keel logs {outputs.selector} release --task {task_id_of(task_arn)}` "
                 "shows what it printed",
             )
         if status == "RUNNING" and agent == "RUNNING":

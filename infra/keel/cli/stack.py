@@ -40,6 +40,7 @@ class StackOutputs:
 
     name: str
     values: dict[str, Any]
+    selector: str = "--stack NAME"  # how the user chose this stack, for commands keel suggests
 
     def _map_entry(self, key: str, process: str) -> str:
         entries = self.values[key]
@@ -114,7 +115,10 @@ def load(args: argparse.Namespace, context: Context) -> StackOutputs:
             hint="pass the matching --stack, or export the right stack's outputs into the file",
         )
     _validate(values, source)
-    return StackOutputs(name=stack or str(exported_stack or "?"), values=values)
+    selector = " ".join(
+        ([f"--stack {stack}"] if stack else []) + ([f"--outputs {args.outputs}"] if args.outputs is not None else [])
+    )
+    return StackOutputs(name=stack or str(exported_stack or "?"), values=values, selector=selector)
 
 
 def _read_outputs_file(path: Path) -> dict[str, Any]:
