@@ -8,7 +8,9 @@ environment stops the process here with one line per problem (exit status 78).
 from __future__ import annotations
 
 import logging
+import ssl
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import environ
 
@@ -185,6 +187,20 @@ USE_X_FORWARDED_HOST = False
 # --- Celery (read by config.celery with namespace CELERY) ------------------------------------
 CELERY_BROKER_URL = ENV["CELERY_BROKER_URL"] or "redis://127.0.0.1:6379/1"
 CELERY_RESULT_BACKEND = CELERY_BROKER_URL
+
+
+def _redis_tls(url: str) -> dict | None:
+    """Celery's TLS options for a rediss:// URL, from its ssl_cert_reqs (config.env makes it explicit)."""
+    if not url.startswith("rediss://"):
+        return None
+    reqs = dict(parse_qsl(urlsplit(url).query)).get("ssl_cert_reqs", "required")
+    return {"ssl_cert_reqs": {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL}.get(reqs, ssl.CERT_NONE)}
+
+
+# Without these kombu falls back to *unverified* TLS for rediss:// (celery/celery#8113).
+if _redis_tls(CELERY_BROKER_URL):
+    CELERY_BROKER_USE_SSL = _redis_tls(CELERY_BROKER_URL)
+    CELERY_REDIS_BACKEND_USE_SSL = _redis_tls(CELERY_BROKER_URL)
 CELERY_VISIBILITY_TIMEOUT = ENV["CELERY_VISIBILITY_TIMEOUT"]
 _transport = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_BROKER_TRANSPORT_OPTIONS = _transport

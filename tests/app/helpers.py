@@ -1,0 +1,61 @@
+"""Helpers shared by the app tests: run the app's own commands as real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+APP_DIR = REPO_ROOT / "app"
+VENV_BIN = Path(sys.executable).parent
+
+
+def app_env(**changes: str | None) -> dict[str, str]:
+    """The test environment with ``changes`` applied (None removes a variable), app/ importable."""
+    env = dict(os.environ)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env["PYTHONPATH"] = str(APP_DIR)
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+def run_app(args: list[str], env: dict[str, str], timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
+    """Run a command with cwd app/, as every Procfile process does."""
+    return subprocess.run(args, cwd=APP_DIR, env=env, capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def manage(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    return run_app([sys.executable, "manage.py", *args], env, timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"process exited early with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"nothing listened on port {port} within {timeout} s")
+
+
+def json_lines(text: str) -> list[dict]:
+    """Every non-empty line parsed as JSON (fails the test on any line that is not)."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]

@@ -1,0 +1,83 @@
+"""/healthz and /readyz: answered before host validation and the HTTPS redirect."""
+
+from __future__ import annotations
+
+import pytest
+from config import contract
+from django.test import Client, override_settings
+
+PROBE = {"HTTP_HOST": "10.0.1.23"}  # the load balancer probes the task's IP over plain HTTP
+DEAD_REDIS = "redis://127.0.0.1:9/0"  # port 9 (discard): nothing listens on loopback
+
+
+def test_liveness_answers_a_plain_http_probe_with_the_task_ip_as_host():
+    response = Client().get(contract.HEALTH_PATH, **PROBE)
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_liveness_accepts_a_trailing_slash():
+    assert Client().get(contract.HEALTH_PATH + "/", **PROBE).status_code == 200
+
+
+def test_the_same_probe_on_another_path_is_refused():
+    # Proves the bypass is specific to the health paths: ALLOWED_HOSTS still guards the app.
+    assert Client().get("/accounts/login/", **PROBE).status_code == 400
+    assert Client().get("/accounts/login/").status_code == 301  # plain HTTP is redirected to HTTPS
+
+
+def test_liveness_touches_no_backing_service(settings):
+    # No django_db mark: pytest-django makes any database access an error in this test.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": DEAD_REDIS}}
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:9/1"
+    assert Client().get(contract.HEALTH_PATH, **PROBE).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readiness_reports_each_backing_service_with_its_timing():
+    response = Client().get(contract.READY_PATH, **PROBE)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["failing"] == []
+    assert set(body["checks"]) == {"database", "cache", "broker"}
+    for check in body["checks"].values():
+        assert check["ok"] is True
+        assert isinstance(check["ms"], float)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readiness_names_each_failing_component_and_its_error():
+    caches = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": DEAD_REDIS}}
+    with override_settings(CACHES=caches, CELERY_BROKER_URL="redis://127.0.0.1:9/1"):
+        response = Client().get(contract.READY_PATH, **PROBE)
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["failing"] == ["cache", "broker"]
+    assert body["checks"]["database"]["ok"] is True
+    for name in ("cache", "broker"):
+        assert body["checks"][name]["ok"] is False
+        assert "ConnectionError" in body["checks"][name]["error"]
+
+
+def test_readiness_is_bounded_when_a_service_hangs(monkeypatch):
+    import threading
+
+    from config import health
+
+    release = threading.Event()
+    monkeypatch.setattr(health, "CHECK_TIMEOUT", 0.2)
+    monkeypatch.setitem(health.CHECKS, "database", lambda: release.wait(5))
+    monkeypatch.setitem(health.CHECKS, "cache", lambda: None)
+    monkeypatch.setitem(health.CHECKS, "broker", lambda: None)
+    try:
+        report = health.readiness()
+    finally:
+        release.set()
+
+    assert report["failing"] == ["database"]
+    assert report["checks"]["database"]["error"] == "no answer within 0.2 s"
