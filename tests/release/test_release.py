@@ -200,14 +200,28 @@ def test_timeout_stops_the_task_and_fails(provider, ecs, logs):
         provider.create(props(timeout_minutes=1.0))
 
 
-def test_refuses_while_another_release_is_running_and_says_which(provider, ecs, logs, output):
+def expect_running(ecs, started_by):
     other = TASK_ARN.replace(TASK_ID, "1234abcd")
     ecs.stubber.add_response(
         "list_tasks", {"taskArns": [other]}, {"cluster": CLUSTER, "family": RELEASE_FAMILY, "desiredStatus": "RUNNING"}
     )
     ecs.stubber.add_response(
-        "describe_tasks", {"tasks": [task("RUNNING", arn=other, started=True)]}, {"cluster": CLUSTER, "tasks": [other]}
+        "describe_tasks", {"tasks": [task("RUNNING", arn=other, started=True, started_by=started_by)]},
+        {"cluster": CLUSTER, "tasks": [other]},
     )
+
+
+def test_refuses_while_a_keel_shell_runs_the_release_task_definition(provider, ecs):
+    expect_running(ecs, "keel-shell")
+    with pytest.raises(ReleaseFailed) as failure:
+        provider.create(props())
+    message = str(failure.value)
+    assert f"a one-off task of the release task definition ({RELEASE_FAMILY}) is running" in message
+    assert "task 1234abcd (RUNNING) started by keel-shell" in message
+
+
+def test_refuses_while_another_release_is_running_and_says_which(provider, ecs, logs, output):
+    expect_running(ecs, "keel-release")
     # no RunTask is queued: the Stubber would fail the test if one were sent
 
     with pytest.raises(ReleaseFailed) as failure:

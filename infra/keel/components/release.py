@@ -289,8 +289,13 @@ def refuse_if_busy(runner: TaskRunner, cluster: str, family: str) -> None:
     if not busy:
         return
     stop_hint = "; ".join(f"aws ecs stop-task --cluster {cluster} --task {t.task_id}" for t in busy)
+    # `keel run` and `keel shell` start copies of the release task definition: they can migrate too.
+    what = (
+        "another release is running" if any(t.started_by == STARTED_BY for t in busy)
+        else f"a one-off task of the release task definition ({family}) is running"
+    )
     raise ReleaseFailed(
-        f"Release refused: another release is running on {cluster}: "
+        f"Release refused: {what} on {cluster}: "
         + ", ".join(t.describe() for t in busy)
         + ". Two migrations must never run at once. Wait for it to finish and run `pulumi up` again, "
         f"or stop it if it is stuck: {stop_hint}"
