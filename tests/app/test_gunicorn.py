@@ -1,0 +1,88 @@
+"""The web process as ECS runs it: gunicorn with the production gunicorn.conf.py."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import pytest
+from config import contract
+
+from .helpers import REPO_ROOT, app_env, free_port, json_lines, wait_for_port
+
+
+@pytest.fixture
+def gunicorn():
+    port = free_port()
+    env = app_env(PORT=str(port), WEB_CONCURRENCY="1")
+    env["PYTHONPATH"] += f":{REPO_ROOT}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "tests.app.slow_wsgi:application"],
+        cwd=REPO_ROOT / "app", env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_for_port(port, process)
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def get(port: int, path: str, headers: dict | None = None, timeout: float = 30):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.status, dict(response.headers), response.read()
+
+
+def test_sigterm_lets_the_in_flight_request_finish_then_the_master_exits(gunicorn):
+    process, port = gunicorn
+    assert get(port, contract.HEALTH_PATH)[0] == 200  # the worker is up
+    result = {}
+    slow = threading.Thread(target=lambda: result.update(zip(("status", "headers", "body"), get(port, "/test-slow"))))
+    slow.start()
+    time.sleep(1.0)  # the slow request is now in flight
+
+    process.send_signal(signal.SIGTERM)
+    slow.join(timeout=contract.WEB_GRACEFUL_TIMEOUT)
+    stdout, stderr = process.communicate(timeout=contract.WEB_GRACEFUL_TIMEOUT)
+
+    assert result["status"] == 200 and result["body"] == b"finished after SIGTERM"
+    assert process.returncode == 0
+    lines = json_lines(stdout)  # every line gunicorn and Django wrote is one JSON object
+    messages = [line["message"] for line in lines]
+    assert "Handling signal: term" in messages
+    assert "Shutting down: Master" in messages
+    assert stderr.strip() == ""
+
+
+def test_access_log_is_json_with_the_request_id_echoed(gunicorn):
+    process, port = gunicorn
+    status, headers, _ = get(port, contract.HEALTH_PATH, {"X-Request-ID": "probe-42", "Host": "10.0.1.23"})
+    assert status == 200 and headers["X-Request-ID"] == "probe-42"
+    process.send_signal(signal.SIGTERM)
+    stdout, _ = process.communicate(timeout=contract.WEB_GRACEFUL_TIMEOUT)
+
+    access = [line for line in json_lines(stdout) if line["logger"] == "gunicorn.access"]
+    assert len(access) == 1  # exactly one request was served
+    entry = access[0]
+    assert entry["request_id"] == "probe-42"
+    assert (entry["method"], entry["path"], entry["status"]) == ("GET", "/healthz", 200)
+    assert {"timestamp", "level", "logger", "message", "duration_ms"} <= set(entry)
+
+
+def test_gunicorn_settings_come_from_the_contract_and_environment():
+    import runpy
+
+    config = runpy.run_path(str(REPO_ROOT / "app" / "gunicorn.conf.py"))
+    assert config["bind"].startswith("0.0.0.0:")
+    assert config["keepalive"] == contract.WEB_KEEPALIVE > 60  # above the load balancer's idle timeout
+    assert config["graceful_timeout"] == contract.WEB_GRACEFUL_TIMEOUT
+    assert config["worker_class"] == "gthread"  # the sync worker ignores keepalive
+    assert config["worker_tmp_dir"] == "/dev/shm"
+    assert config["max_requests"] > 0 and config["max_requests_jitter"] > 0
+    assert config["control_socket_disable"] is True
