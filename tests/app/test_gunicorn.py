@@ -43,7 +43,7 @@ def test_sigterm_lets_the_in_flight_request_finish_then_the_master_exits(gunicor
     process, port = gunicorn
     assert get(port, contract.HEALTH_PATH)[0] == 200  # the worker is up
     result = {}
-    slow = threading.Thread(target=lambda: result.update(zip(("status", "headers", "body"), get(port, "/test-slow"))))
+    slow = threading.Thread(target=lambda: result.update(zip(("status", "headers", "body"), get(port, "/test-slow"), strict=True)))
     slow.start()
     time.sleep(1.0)  # the slow request is now in flight
 
