@@ -63,3 +63,25 @@ def test_aws_client_problems_say_what_to_do(keel, outputs_file, error, message):
     assert result.code == 1
     lines = result.err.splitlines()
     assert lines[0] == message and len(lines) == 2
+
+
+def test_check_command_is_registered_when_present_and_skipped_when_absent(monkeypatch, keel):
+    import sys
+    import types
+
+    from keel.cli import build_parser
+
+    check = types.ModuleType("keel.cli.check")
+
+    def add_parser(subparsers):
+        parser = subparsers.add_parser("check", help="check the stack against the policy rules")
+        parser.set_defaults(func=lambda args: 4)  # a command without the context argument
+
+    check.add_parser = add_parser
+    monkeypatch.setitem(sys.modules, "keel.cli.check", check)
+    assert "check " in build_parser().format_help()
+    assert keel("check").code == 4
+
+    monkeypatch.setitem(sys.modules, "keel.cli.check", None)  # as if the module did not exist
+    help_text = build_parser().format_help()
+    assert "check " not in help_text and "status " in help_text

@@ -122,8 +122,9 @@ def test_run_task_refused_is_a_one_line_error(keel, ecs_stub, outputs_file):
     result = keel("run", "--outputs", str(outputs_file()), "--", "true")
 
     assert result.code == 1
+    assert result.err.startswith("keel: ECS did not start")
     assert "RESOURCE:ENI" in result.err and "no free IPs" in result.err
-    assert "Traceback" not in result.err
+    assert "unexpected" not in result.err and "Traceback" not in result.err
 
 
 def test_ctrl_c_stops_the_task_and_waits_for_it(keel, ecs_stub, outputs_file, logs_client):
@@ -203,6 +204,8 @@ def test_bad_arguments_are_refused_with_what_to_do(keel, outputs_file):
         ("run", "--outputs", path, "--env", "AWS_SECRET_ACCESS_KEY=x", "--", "true"): "static AWS keys",
         ("run", "--outputs", path, "--env", "KEEL_SURELY_UNSET_VAR", "--", "true"): "not set in your environment",
         ("run", "--outputs", path, "--timeout", "soon", "--", "true"): "--timeout 'soon' is not a duration",
+        ("run", "--outputs", path, "--cpu", "300", "--memory", "512", "--", "true"): "use one of 256, 512, 1024",
+        ("run", "--outputs", path, "--cpu", "2048", "--memory", "5000", "--", "true"): "4096 to 16384 in steps of 1024",
     }
     for argv, message in cases.items():
         result = keel(*argv)
@@ -231,3 +234,17 @@ def test_release_started_by_matches_the_release_gate():
     from keel.components.release import STARTED_BY
 
     assert RELEASE_STARTED_BY == STARTED_BY
+
+
+def test_timeout_stops_the_task_and_exits_124(keel, ecs_stub, outputs_file):
+    _, stubber = ecs_stub
+    expect_run_task(stubber, command=["python", "manage.py", "slow"])
+    expect_describe(stubber, task("RUNNING"), task("RUNNING"))  # 0 s, 2 s: still running at the 2 s deadline
+    stubber.add_response("stop_task", {"task": task("RUNNING")},
+                         {"cluster": CLUSTER, "task": TASK_ARN, "reason": "keel run: --timeout reached"})
+    expect_describe(stubber, task("STOPPED", exit_code=143, stopCode="UserInitiated"))
+
+    result = keel("run", "--outputs", str(outputs_file()), "--timeout", "2s", "--", "python", "manage.py", "slow")
+
+    assert result.code == 124
+    assert "timed out after" in result.err and "was stopped" in result.err

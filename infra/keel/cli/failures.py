@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from botocore import exceptions as aws
 
+from keel.tasks import TaskError
+
 from .errors import KeelError
 
 _CREDENTIALS_HINT = (
@@ -19,6 +21,8 @@ _DENIED = {"AccessDenied", "AccessDeniedException"}
 
 def explain(error: Exception) -> KeelError | None:
     """A KeelError for AWS failures the user can fix, or None for a genuinely unexpected error."""
+    if isinstance(error, TaskError):  # the task runner's messages are already meant for users
+        return KeelError(str(error))
     if isinstance(error, aws.NoCredentialsError | aws.PartialCredentialsError | aws.CredentialRetrievalError):
         return KeelError("no usable AWS credentials found", hint=_CREDENTIALS_HINT)
     if isinstance(error, aws.TokenRetrievalError | aws.SSOTokenLoadError | aws.UnauthorizedSSOTokenError):
