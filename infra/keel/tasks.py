@@ -242,6 +242,9 @@ class TaskResult:
     elapsed: float  # seconds from RunTask to the end of the wait
     log_stream: str | None = None  # group/stream the lines came from, when logs were followed
     log_stream_found: bool = False
+    log_error: str | None = None  # why following the logs stopped early, if it did
+    stop_error: str | None = None  # why StopTask failed after a timeout (the task may still run)
+    cluster: str = ""
 
     @property
     def task_id(self) -> str:
@@ -256,6 +259,11 @@ class TaskResult:
         if self.succeeded:
             return ""
         stop = _join_stop(self.stop_code, self.stopped_reason, self.container_reason)
+        if self.timed_out and self.stop_error:
+            return (
+                f"timed out after {format_elapsed(self.elapsed)} and could not be stopped ({self.stop_error}); "
+                f"it may still be running: aws ecs stop-task --cluster {self.cluster} --task {self.task_arn}"
+            )
         if self.timed_out:
             return f"timed out after {format_elapsed(self.elapsed)} and was stopped ({stop or self.last_status})"
         if self.exit_code is None:
@@ -272,6 +280,8 @@ class TaskResult:
             lines.append(f"No log lines: the stream {self.log_stream} was never created.")
         elif self.log_stream:
             lines.append(f"No log lines in {self.log_stream}.")
+        if self.log_error:
+            lines.append(f"Log lines stopped early: {self.log_error}")
         return "\n".join(lines)
 
 
@@ -556,6 +566,7 @@ class TaskRunner:
         deadline = None if timeout is None else task.started_at + timeout
         timed_out = False
         give_up_at: float | None = None
+        stop_error: str | None = None
         while True:
             description = self._describe(task)
             if description is not None:
@@ -569,12 +580,16 @@ class TaskRunner:
             if not timed_out and deadline is not None and now >= deadline:
                 timed_out = True
                 give_up_at = now + self.stop_grace
-                self.stop(task, stop_reason or f"keel: timed out after {format_elapsed(timeout or 0)}")
+                try:
+                    self.stop(task, stop_reason or f"keel: timed out after {format_elapsed(timeout or 0)}")
+                except TaskError as error:
+                    stop_error = str(error)
+                    break  # it will not stop by our hand: say so rather than wait in vain
             elif give_up_at is not None and now >= give_up_at:
                 break  # stopped but not yet STOPPED; report what we know
             self.sleep(self.poll_interval)
         watch.drain(container_ran=_container_ran(description, task.container_name))
-        return _result(task, description, timed_out, watch, self.clock() - task.started_at)
+        return _result(task, description, timed_out, watch, self.clock() - task.started_at, stop_error)
 
     def _describe(self, task: StartedTask) -> dict[str, Any] | None:
         """The task's description, or None while DescribeTasks reports it MISSING."""
@@ -603,6 +618,7 @@ class _Watch:
         self.on_log = on_log
         self.last_status: str | None = None
         self.tail: deque[str] = deque(maxlen=runner.tail_size)
+        self.log_error: str | None = None
         self.follower = None
         if logs is not None and runner.logs is not None:
             self.follower = LogFollower(runner.logs, logs.group, logs.stream_for(task.container_name, task.task_id))
@@ -615,22 +631,30 @@ class _Watch:
             self.on_status(StatusChange(status, self.runner.clock() - self.task.started_at, self.task))
 
     def read_logs(self) -> int:
-        """Pass new lines on; how many there were."""
-        if self.follower is None:
+        """Pass new lines on; how many there were. A log read error ends the following (the
+        task still matters more than its lines) and is reported once, as a line and in the result."""
+        if self.follower is None or self.log_error:
             return 0
-        lines = self.follower.poll()
+        try:
+            lines = self.follower.poll()
+        except TaskError as error:
+            self.log_error = str(error)
+            lines = [LogLine(f"(keel: no more log lines: {error})", 0)]
+            self._emit(lines, keep=False)
+            return 0
         self._emit(lines)
         return len(lines)
 
-    def _emit(self, lines: Iterable[LogLine]) -> None:
+    def _emit(self, lines: Iterable[LogLine], keep: bool = True) -> None:
         for line in lines:
-            self.tail.append(line.message)
+            if keep:
+                self.tail.append(line.message)
             if self.on_log:
                 self.on_log(line)
 
     def drain(self, container_ran: bool) -> None:
         """Read the last lines after STOPPED: until a quiet poll after drain_settle, bounded."""
-        if self.follower is None:
+        if self.follower is None or self.log_error:
             return
         runner = self.runner
         began = runner.clock()
@@ -659,7 +683,12 @@ def _container_ran(description: dict[str, Any] | None, name: str) -> bool:
 
 
 def _result(
-    task: StartedTask, description: dict[str, Any] | None, timed_out: bool, watch: _Watch, elapsed: float
+    task: StartedTask,
+    description: dict[str, Any] | None,
+    timed_out: bool,
+    watch: _Watch,
+    elapsed: float,
+    stop_error: str | None,
 ) -> TaskResult:
     description = description or {}
     container = _container(description, task.container_name)
@@ -677,6 +706,9 @@ def _result(
         elapsed=elapsed,
         log_stream=follower.location if follower else None,
         log_stream_found=bool(follower and follower.found),
+        log_error=watch.log_error,
+        stop_error=stop_error,
+        cluster=task.cluster,
     )
 
 

@@ -280,3 +280,34 @@ def test_readable_line_shows_json_log_lines_as_level_message_extras_and_exceptio
     ]
     assert readable_line("plain text {not json}") == "plain text {not json}"
     assert readable_line('{"no": "message key"}') == '{"no": "message key"}'
+
+
+def test_a_log_read_error_ends_the_following_but_not_the_wait(ecs, logs, clock):
+    expect_run_task(ecs)
+    expect_describe(ecs, task("RUNNING", started=True))
+    logs.stubber.add_client_error("get_log_events", service_error_code="AccessDeniedException",
+                                  service_message="not authorized to perform logs:GetLogEvents")
+    expect_describe(ecs, task("STOPPED", exit_code=2))
+    # no further GetLogEvents: the Stubber would fail on one
+
+    result, _, lines = run(ecs, logs, clock)
+
+    assert result.exit_code == 2
+    assert lines == ["(keel: no more log lines: reading log stream "
+                     f"{LOG_GROUP}:{STREAM} failed: AccessDeniedException: not authorized to perform logs:GetLogEvents)"]
+    assert "Log lines stopped early: reading log stream" in result.failure_message()
+    assert result.log_tail == ()
+
+
+def test_timeout_when_the_task_cannot_be_stopped_says_it_may_still_run(ecs, logs, clock):
+    expect_run_task(ecs)
+    for _ in range(2):  # t = 0, 2 >= 2
+        expect_describe(ecs, task("RUNNING", started=True))
+    ecs.stubber.add_client_error("stop_task", service_error_code="AccessDeniedException",
+                                 service_message="not authorized to perform ecs:StopTask")
+
+    result = make_runner(ecs, None, clock).run(release_spec(), timeout=2)
+
+    assert result.timed_out and not result.succeeded
+    assert "could not be stopped (StopTask of" in result.reason()
+    assert f"aws ecs stop-task --cluster {CLUSTER} --task {TASK_ARN}" in result.reason()
