@@ -100,7 +100,9 @@ secrets = Secrets("secrets", SecretsArgs(
     generated=() if cfg.django_secret_key else ("DJANGO_SECRET_KEY",),
     recovery_days=cfg.secret_recovery_days, tags=tags))
 secret_refs = dict(secrets.arns)
+readable_secret_arns = list(secrets.arns.values())
 if cfg.creates_database:
+    readable_secret_arns.append(database.master_secret_arn)
     # RDS rotates this one; ECS reads the current password at every task start.
     secret_refs["DATABASE_PASSWORD"] = database.master_secret_arn.apply(lambda arn: f"{arn}:password::")
 
@@ -132,7 +134,7 @@ logs = LogGroups("logs", LogGroupsArgs(
     path=f"{cfg.project}/{cfg.stack}", processes=outputs.PROCESSES + (("exec",) if cfg.exec_enabled else ()),
     retention_days=cfg.log_retention_days, kms_key_arn=kms_arn, tags=tags))
 roles = Roles("roles", RolesArgs(
-    name=prefix, account_id=account_id, secret_arns=list(secret_refs.values()), repository_arn=repository.arn,
+    name=prefix, account_id=account_id, secret_arns=readable_secret_arns, repository_arn=repository.arn,
     log_group_arns=[logs.arns[p] for p in outputs.PROCESSES], bucket_arn=media.arn, exec_enabled=cfg.exec_enabled,
     kms_key_arn=kms_arn, tags=tags))
 cluster = Cluster("cluster", ClusterArgs(name=prefix, exec_log_group=logs.names.get("exec"), kms_key_arn=kms_arn,

@@ -1,0 +1,149 @@
+"""Every process gets the app's whole environment contract; credentials only through `secrets`."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from keel import contract
+from keel.environment import ContractError, StackValues, container_environment, web_concurrency
+from keel.evaluate import MOCK_DB_PASSWORD, evaluate_stack
+from keel.outputs import PROCESSES
+
+STACK_SOURCED = [v.name for v in contract.CONTRACT if v.source == "stack"]
+REQUIRED = list(contract.production_required())
+SECRET = set(contract.secret_names())
+
+
+def env_of(definition) -> dict[str, str]:
+    return {item["name"]: item["value"] for item in definition["environment"]}
+
+
+def secrets_of(definition) -> dict[str, str]:
+    return {item["name"]: item["valueFrom"] for item in definition["secrets"]}
+
+
+def test_every_process_gets_every_required_and_stack_variable(stack):
+    for process, definition in stack.container_definitions().items():
+        provided = set(env_of(definition)) | set(secrets_of(definition))
+        assert set(REQUIRED) <= provided, f"{process}: missing {set(REQUIRED) - provided}"
+        assert set(STACK_SOURCED) <= provided, f"{process}: missing {set(STACK_SOURCED) - provided}"
+
+
+def test_credentials_only_in_secrets(stack):
+    for process, definition in stack.container_definitions().items():
+        assert not SECRET & set(env_of(definition)), process
+        assert set(secrets_of(definition)) <= SECRET
+        for ref in secrets_of(definition).values():
+            assert ref.startswith("arn:aws:secretsmanager:"), ref
+        # No secret value leaks into a plain variable either.
+        plain = " ".join(env_of(definition).values())
+        for value in stack.secret_values().values():
+            assert value not in plain
+
+
+def test_production_mode_is_explicit(stack):
+    for definition in stack.container_definitions().values():
+        assert env_of(definition)["DJANGO_DEBUG"] == "false"
+        assert env_of(definition)["PORT"] == str(contract.PORT)
+
+
+def test_release_runs_with_exactly_webs_environment(stack):
+    definitions = stack.container_definitions()
+    assert definitions["release"]["environment"] == definitions["web"]["environment"]
+    assert definitions["release"]["secrets"] == definitions["web"]["secrets"]
+    assert definitions["release"]["image"] == definitions["web"]["image"]
+    assert definitions["release"]["command"] != definitions["web"]["command"]
+
+
+def test_hosts_and_origins_follow_the_domain(dev, prod):
+    web = env_of(prod.container_definitions()["web"])
+    assert web["DJANGO_ALLOWED_HOSTS"] == "app.example.com"
+    assert web["DJANGO_CSRF_TRUSTED_ORIGINS"] == "https://app.example.com"
+    dev_web = env_of(dev.container_definitions()["web"])
+    assert dev_web["DJANGO_ALLOWED_HOSTS"] == dev.outputs["url"].removeprefix("http://")
+    assert dev_web["AWS_STORAGE_BUCKET_NAME"] == dev.outputs["bucketName"]
+    assert dev_web["AWS_S3_REGION_NAME"] == dev.outputs["region"]
+
+
+def test_web_concurrency_follows_each_process_size(prod):
+    definitions = prod.container_definitions()
+    for process in ("web", "worker", "beat"):
+        assert env_of(definitions[process])["WEB_CONCURRENCY"] == str(web_concurrency(definitions[process]["cpu"]))
+    assert web_concurrency(256) == 2 and web_concurrency(1024) == 3 and web_concurrency(4096) == 9
+
+
+def test_secret_references_resolve_to_tls_urls(stack):
+    values = stack.secret_values()
+    refs = secrets_of(stack.container_definitions()["web"])
+    database = urlsplit(values[refs["DATABASE_URL"]])
+    assert database.scheme == "postgres" and parse_qs(database.query)["sslmode"] == ["require"]
+    assert database.username == "keel_admin" and database.password == MOCK_DB_PASSWORD
+    assert database.hostname == stack.by_type("aws:rds/instance:Instance")[0].inputs["identifier"] + \
+        ".abcdefghijkl.eu-west-1.rds.amazonaws.com"
+    redis = urlsplit(values[refs["REDIS_URL"]])
+    broker = urlsplit(values[refs["CELERY_BROKER_URL"]])
+    assert redis.scheme == broker.scheme == "rediss"
+    assert parse_qs(redis.query)["ssl_cert_reqs"] == ["required"] == parse_qs(broker.query)["ssl_cert_reqs"]
+    assert (redis.path, broker.path) == ("/0", "/1")
+    token = stack.by_type("aws:elasticache/replicationGroup:ReplicationGroup")[0].plain_inputs["authToken"]
+    assert redis.password == token == broker.password
+    assert len(values[refs["DJANGO_SECRET_KEY"]]) >= 50
+
+
+def test_database_password_comes_from_the_rds_managed_secret(stack):
+    (instance,) = stack.by_type("aws:rds/instance:Instance")
+    assert instance.inputs["manageMasterUserPassword"] is True
+    assert "password" not in instance.inputs
+    ref = secrets_of(stack.container_definitions()["web"])["DATABASE_PASSWORD"]
+    assert ref.startswith("arn:aws:secretsmanager:") and ref.endswith(":password::")
+    assert ":secret:rds!db-" in ref
+
+
+def test_execution_role_reads_exactly_the_referenced_secrets(stack):
+    from tests.infra.helpers import as_list, statements
+
+    refs = {ref.removesuffix(":password::") for ref in secrets_of(stack.container_definitions()["web"]).values()}
+    (policy,) = [r for r in stack.by_type("aws:iam/rolePolicy:RolePolicy") if r.name == "roles-execution"]
+    readable = set()
+    for statement in statements(policy.inputs["policy"]):
+        if "secretsmanager:GetSecretValue" in as_list(statement["Action"]):
+            readable |= set(as_list(statement["Resource"]))
+    assert readable == refs
+
+
+def test_a_changed_secret_rolls_every_service():
+    """A new secret value changes every task definition, so ECS starts new tasks with it."""
+    before = evaluate_stack("dev", overrides={"keel:djangoSecretKey": "a" * 25 + "b" * 25 + "cdefg"})
+    after = evaluate_stack("dev", overrides={"keel:djangoSecretKey": "z" * 25 + "y" * 25 + "cdefg"})
+    for process in PROCESSES:
+        old = before.container_definitions()[process]
+        new = after.container_definitions()[process]
+        assert old["dockerLabels"] != new["dockerLabels"], process
+        assert "a" * 25 not in repr(old["dockerLabels"])
+
+
+def test_user_env_reaches_every_process():
+    ev = evaluate_stack("dev", overrides={"keel:env": {"LOG_LEVEL": "DEBUG", "DOCUMENT_RETENTION_DAYS": "7"}})
+    for definition in ev.container_definitions().values():
+        env = env_of(definition)
+        assert env["LOG_LEVEL"] == "DEBUG" and env["DOCUMENT_RETENTION_DAYS"] == "7"
+
+
+def values(**changes) -> StackValues:
+    base = dict(allowed_hosts=["a.example.com"], csrf_origins=["https://a.example.com"], bucket="b",
+                region="eu-west-1", secret_refs={name: f"arn:{name}" for name in
+                                                 ("DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY")})
+    base.update(changes)
+    return StackValues(**base)
+
+
+def test_environment_refuses_to_leave_a_required_variable_out():
+    refs = {"DATABASE_URL": "arn:db", "DJANGO_SECRET_KEY": "arn:key"}
+    with pytest.raises(ContractError, match="REDIS_URL"):
+        container_environment(values(secret_refs=refs), 256)
+
+
+def test_environment_refuses_secret_references_outside_the_contract():
+    with pytest.raises(ContractError, match="NOT_IN_CONTRACT"):
+        container_environment(values(secret_refs={**values().secret_refs, "NOT_IN_CONTRACT": "arn:x"}), 256)

@@ -1,0 +1,112 @@
+"""Each committed stack file evaluates under mocks and yields the full inventory and outputs."""
+
+from __future__ import annotations
+
+import pytest
+from keel import outputs
+
+# What `pulumi up` must create on every stack: type -> minimum count.
+INVENTORY = {
+    "aws:ec2/vpc:Vpc": 1,
+    "aws:ec2/subnet:Subnet": 4,
+    "aws:ec2/natGateway:NatGateway": 1,
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": 1,
+    "aws:ec2/securityGroup:SecurityGroup": 4,
+    "aws:rds/instance:Instance": 1,
+    "aws:rds/parameterGroup:ParameterGroup": 1,
+    "aws:rds/subnetGroup:SubnetGroup": 1,
+    "aws:elasticache/replicationGroup:ReplicationGroup": 1,
+    "aws:elasticache/parameterGroup:ParameterGroup": 1,
+    "aws:s3/bucket:Bucket": 1,
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 1,
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": 1,
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": 1,
+    "aws:s3/bucketPolicy:BucketPolicy": 1,
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": 1,
+    "aws:ecr/repository:Repository": 1,
+    "aws:ecr/lifecyclePolicy:LifecyclePolicy": 1,
+    "docker:index/image:Image": 1,
+    "aws:secretsmanager/secret:Secret": 4,
+    "aws:secretsmanager/secretVersion:SecretVersion": 4,
+    "aws:ecs/cluster:Cluster": 1,
+    "aws:cloudwatch/logGroup:LogGroup": 4,
+    "aws:ecs/taskDefinition:TaskDefinition": 4,
+    "aws:ecs/service:Service": 3,
+    "aws:lb/loadBalancer:LoadBalancer": 1,
+    "aws:lb/targetGroup:TargetGroup": 1,
+    "aws:lb/listener:Listener": 1,
+    "aws:iam/role:Role": 2,
+}
+
+
+def test_stack_evaluates_with_full_inventory(stack):
+    assert stack.error is None
+    missing = {t: n for t, n in INVENTORY.items() if len(stack.by_type(t)) < n}
+    assert missing == {}, f"{stack.stack}: missing resources {missing}"
+
+
+def test_every_output_is_exported(stack):
+    names = {value for key, value in vars(outputs).items() if key.isupper() and isinstance(value, str)}
+    assert names <= set(stack.outputs), f"missing outputs: {names - set(stack.outputs)}"
+    assert stack.outputs[outputs.CONTAINER_NAMES] == {p: p for p in outputs.PROCESSES}
+    assert set(stack.outputs[outputs.TASK_DEFINITION_ARNS]) == set(outputs.PROCESSES)
+    assert set(stack.outputs[outputs.SERVICE_NAMES]) == set(outputs.SERVICES)
+    assert set(stack.outputs[outputs.LOG_GROUP_NAMES]) == set(outputs.PROCESSES)
+
+
+def test_outputs_join_to_real_resources(stack):
+    """A one-off task needs these to match the resources exactly."""
+    out = stack.outputs
+    arns = {r.arn for r in stack.by_type("aws:ecs/taskDefinition:TaskDefinition")}
+    assert set(out[outputs.TASK_DEFINITION_ARNS].values()) == arns
+    private = {r.id for r in stack.by_type("aws:ec2/subnet:Subnet") if r.inputs["tags"]["tier"] == "private"}
+    assert set(out[outputs.PRIVATE_SUBNET_IDS]) == private
+    groups = {r.inputs["name"]: r.id for r in stack.by_type("aws:ec2/securityGroup:SecurityGroup")}
+    assert out[outputs.TASK_SECURITY_GROUP_ID] == groups[f"keel-{stack.stack}-tasks"]
+    log_groups = {r.inputs["name"] for r in stack.by_type("aws:cloudwatch/logGroup:LogGroup")}
+    assert set(out[outputs.LOG_GROUP_NAMES].values()) <= log_groups
+    services = {r.inputs["name"] for r in stack.by_type("aws:ecs/service:Service")}
+    assert set(out[outputs.SERVICE_NAMES].values()) == services
+    assert out[outputs.IMAGE_REF].startswith(out[outputs.REPOSITORY_URL] + "@sha256:")
+    media = [r for r in stack.by_type("aws:s3/bucket:Bucket") if "-media-" in r.inputs["bucketPrefix"]]
+    assert [out[outputs.BUCKET_NAME]] == [r.id for r in media]
+
+
+def test_no_output_reveals_a_secret(stack):
+    text = repr(stack.outputs)
+    for value in stack.secret_values().values():
+        assert value not in text
+
+
+def test_url_is_https_on_a_domain_and_http_only_on_dev(dev, staging, prod):
+    assert dev.outputs["url"].startswith("http://") and dev.outputs["url"].endswith(".elb.amazonaws.com")
+    assert any("plain HTTP" in w and "keel:domain" in w for w in dev.warnings)
+    assert staging.outputs["url"] == "https://staging.example.com"
+    assert prod.outputs["url"] == "https://app.example.com"
+    assert not any("plain HTTP" in w for w in staging.warnings + prod.warnings)
+
+
+def test_every_taggable_resource_carries_project_and_stack(stack):
+    untagged = [r.name for r in stack.resources if r.custom and "tags" in r.inputs
+                and not {"project", "stack"} <= set(r.inputs["tags"] or {})]
+    assert untagged == []
+    tagged = [r for r in stack.resources if r.custom and "tags" in r.inputs]
+    assert all(r.inputs["tags"]["stack"] == stack.stack for r in tagged)
+    # The resources the console lists by name carry a readable Name tag.
+    for t in ("aws:ec2/vpc:Vpc", "aws:ecs/cluster:Cluster", "aws:rds/instance:Instance"):
+        assert all(r.inputs["tags"]["Name"].startswith(f"keel-{stack.stack}") for r in stack.by_type(t))
+
+
+def test_services_wait_for_the_release_gate(stack):
+    releases = [r for r in stack.resources if r.name == "release"]
+    assert releases, "the release gate is wired"
+    for service in stack.by_type("aws:ecs/service:Service"):
+        assert "release" in service.depends_on, service.name
+        assert service.inputs["waitForSteadyState"] is True
+
+
+def test_deploy_check_waits_for_every_service_when_present(stack):
+    checks = [r for r in stack.resources if r.name == "deploy-check"]
+    if not checks:
+        pytest.skip("keel.components.deploy_check is not in the tree yet")
+    assert {"svc-web", "svc-worker", "svc-beat"} <= checks[0].depends_on
