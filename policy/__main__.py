@@ -1,8 +1,9 @@
 """Start the Keel policy pack. The rules are in keel_policy; see docs/policy-rules.md.
 
-Prod-scoped rules are mandatory only when the stack being deployed is prod. The Pulumi CLI
-passes the stack name to the analyzer in PULUMI_STACK (pulumi_policy reads the same variable to
-configure its runtime); KEEL_POLICY_STACK overrides it, e.g. to hold staging to prod's rules.
+Prod-scoped rules are mandatory when the stack being deployed is prod: named prod, or built from
+the prod preset (keel:preset). The Pulumi CLI gives the analyzer the stack name in PULUMI_STACK
+and the stack's config in PULUMI_CONFIG (pulumi_policy configures its runtime from the same
+variables). KEEL_POLICY_STACK overrides the name, e.g. to hold a stack to prod's rules.
 """
 
 import os
@@ -13,4 +14,5 @@ from keel_policy.registry import Context
 from pulumi_policy import PolicyPack
 
 stack = os.environ.get("KEEL_POLICY_STACK") or os.environ.get("PULUMI_STACK") or pulumi.get_stack()
-PolicyPack(name="keel", policies=policies(Context(stack=stack)))
+preset = pulumi.runtime.get_config_env().get("keel:preset")
+PolicyPack(name="keel", policies=policies(Context(stack=stack, preset=preset)))

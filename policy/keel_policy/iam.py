@@ -189,14 +189,16 @@ def _names_stack_resource(resource: str, known: set[str]) -> bool:
 @stack_rule("IAM-07", "Least privilege per role: the execution role reads only this stack's secrets, parameters and "
             "key; the task role touches only this stack's buckets and ECS Exec channels",
             "least privilege (intent of FSBP IAM.21)", ALL, HIGH, (ROLE,))
+# The task role may use the stack's own KMS key for the SSE-KMS media bucket (kms:Decrypt/GenerateDataKey).
 def least_privilege(stack: Stack, ctx: Context):
     secrets = _stack_arns(stack, "secretsmanager:Secret", "ssm:Parameter", "kms:Key")
     buckets = _stack_arns(stack, "s3:Bucket")
+    keys = _stack_arns(stack, "kms:Key")
     for role in task_roles(stack, "executionRoleArn"):
         yield from _execution_findings(stack, role, secrets)
     for role in task_roles(stack, "taskRoleArn"):
         if role not in task_roles(stack, "executionRoleArn"):  # one role for both is ECS-10's finding
-            yield from _task_findings(stack, role, buckets)
+            yield from _task_findings(stack, role, buckets, keys)
 
 
 def _execution_findings(stack: Stack, role: Resource, secrets: set[str]):
@@ -215,7 +217,11 @@ def _execution_findings(stack: Stack, role: Resource, secrets: set[str]):
             yield Finding(f"execution role {role.name} reads {foreign}, not this stack's secrets", owner)
 
 
-def _task_findings(stack: Stack, role: Resource, buckets: set[str]):
+# What an app needs of the stack's key to read and write objects in an SSE-KMS bucket.
+BUCKET_KEY_ACTIONS = {"kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateDataKey*"}
+
+
+def _task_findings(stack: Stack, role: Resource, buckets: set[str], keys: set[str]):
     for arn in managed_arns(stack, role):
         yield Finding(f"task role {role.name} has managed policy {arn}", role)
     for owner, st in role_statements(stack, role):
@@ -223,6 +229,8 @@ def _task_findings(stack: Stack, role: Resource, buckets: set[str]):
             continue  # IAM-01 / IAM-02 report those
         for action in st.actions:
             service = action.split(":")[0]
+            if action in BUCKET_KEY_ACTIONS and all(_names_stack_resource(r, keys) for r in st.resources):
+                continue  # SSE-KMS media bucket: the app encrypts and decrypts objects with the stack's key
             if service in ("secretsmanager", "ssm", "kms", "iam", "sts"):
                 yield Finding(f"task role {role.name} is allowed {action}; secrets reach the app through the "
                               "execution role", owner)

@@ -18,24 +18,27 @@ SCOPES = (ALL, PROD, OPT)
 LOW, MEDIUM, HIGH, CRITICAL = "low", "medium", "high", "critical"
 MANDATORY, ADVISORY = "mandatory", "advisory"
 
-# Stacks whose Prod rules are mandatory, and stacks that must serve HTTPS (no plain-HTTP exception).
+# Stack names or presets (keel:preset) whose Prod rules are mandatory, and those that must serve
+# HTTPS (no plain-HTTP exception).
 PROD_STACKS = ("prod",)
 HTTPS_STACKS = ("staging", "prod")
 
 
 @dataclass(frozen=True)
 class Context:
-    """What a rule may know about the stack besides its resources."""
+    """What a rule may know about the stack besides its resources: its name and preset."""
 
     stack: str = ""
+    preset: str | None = None
 
     @property
     def prod(self) -> bool:
-        return self.stack in PROD_STACKS or self.stack.startswith("prod-")
+        """A stack named prod (or prod-*) or built from the prod preset."""
+        return self.stack in PROD_STACKS or self.stack.startswith("prod-") or self.preset in PROD_STACKS
 
     @property
     def https_required(self) -> bool:
-        return self.prod or self.stack in HTTPS_STACKS
+        return self.prod or self.stack in HTTPS_STACKS or self.preset in HTTPS_STACKS
 
 
 @dataclass(frozen=True)
