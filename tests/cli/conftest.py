@@ -15,7 +15,7 @@ from time import time as epoch_seconds
 
 import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 from keel import outputs as out
 from keel.cli import main
 from keel.cli.context import Context
@@ -196,6 +196,37 @@ def task(status: str, *, exit_code: int | None = None, **extra) -> dict:
         "containers": [container],
         **extra,
     }
+
+
+def run_task_params(*, started_by: str, container_override: dict, enable_exec: bool = False, **task_overrides) -> dict:
+    """The RunTask request of a one-off: the release task definition in the stack's network."""
+    return {
+        "cluster": CLUSTER,
+        "taskDefinition": RELEASE_TD,
+        "count": 1,
+        "launchType": "FARGATE",
+        "networkConfiguration": {
+            "awsvpcConfiguration": {
+                "subnets": ["subnet-0aaa", "subnet-0bbb"],
+                "securityGroups": ["sg-0task"],
+                "assignPublicIp": "DISABLED",
+            }
+        },
+        "startedBy": started_by,
+        "enableExecuteCommand": enable_exec,
+        "propagateTags": "TASK_DEFINITION",
+        "overrides": {"containerOverrides": [{"name": "release", **container_override}], **task_overrides},
+    }
+
+
+def expect_describe(stubber, *described: dict) -> None:
+    """DescribeTasks of the one-off task answers each of these in turn."""
+    for one in described:
+        stubber.add_response("describe_tasks", {"tasks": [one], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+
+
+def expect_stop(stubber, reason=ANY) -> None:
+    stubber.add_response("stop_task", {"task": task("RUNNING")}, {"cluster": CLUSTER, "task": TASK_ARN, "reason": reason})
 
 
 def put_log_lines(logs, group: str, stream: str, lines: list[str], start_ms: int | None = None) -> None:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from botocore.stub import ANY
-
-from .conftest import CLUSTER, LOG_PREFIX, RELEASE_TD, TASK_ARN, TASK_ID, put_log_lines, task
+from .conftest import (
+    CLUSTER,
+    LOG_PREFIX,
+    TASK_ARN,
+    TASK_ID,
+    expect_describe,
+    expect_stop,
+    put_log_lines,
+    run_task_params,
+    task,
+)
 
 GROUP = "/keel/staging/release"
 STREAM = f"{LOG_PREFIX}/release/{TASK_ID}"
@@ -22,38 +30,10 @@ def expect_no_release_running(stubber, running=()):
 
 def expect_run_task(stubber, *, command, environment=None, cpu=None, memory=None):
     expect_no_release_running(stubber)
-    container = {"name": "release", "command": command}
-    if environment:
-        container["environment"] = environment
-    overrides = {"containerOverrides": [container]}
-    if cpu:
-        overrides.update(cpu=str(cpu), memory=str(memory))
-    stubber.add_response(
-        "run_task",
-        {"tasks": [task("PROVISIONING")], "failures": []},
-        {
-            "cluster": CLUSTER,
-            "taskDefinition": RELEASE_TD,
-            "count": 1,
-            "launchType": "FARGATE",
-            "networkConfiguration": {
-                "awsvpcConfiguration": {
-                    "subnets": ["subnet-0aaa", "subnet-0bbb"],
-                    "securityGroups": ["sg-0task"],
-                    "assignPublicIp": "DISABLED",
-                }
-            },
-            "startedBy": "keel-run",
-            "enableExecuteCommand": False,
-            "propagateTags": "TASK_DEFINITION",
-            "overrides": overrides,
-        },
-    )
-
-
-def expect_describe(stubber, *tasks):
-    for described in tasks:
-        stubber.add_response("describe_tasks", {"tasks": [described], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+    container = {"command": command, **({"environment": environment} if environment else {})}
+    size = {"cpu": str(cpu), "memory": str(memory)} if cpu else {}
+    params = run_task_params(started_by="keel-run", container_override=container, **size)
+    stubber.add_response("run_task", {"tasks": [task("PROVISIONING")], "failures": []}, params)
 
 
 def test_exit_code_of_the_container_after_its_log_lines(keel, ecs_stub, outputs_file, logs_client):
@@ -131,9 +111,7 @@ def test_ctrl_c_stops_the_task_and_waits_for_it(keel, ecs_stub, outputs_file, lo
     _, stubber = ecs_stub
     expect_run_task(stubber, command=["python", "manage.py", "long_job"])
     expect_describe(stubber, task("RUNNING"))
-    stubber.add_response(
-        "stop_task", {"task": task("RUNNING")}, {"cluster": CLUSTER, "task": TASK_ARN, "reason": ANY}
-    )
+    expect_stop(stubber)
     expect_describe(stubber, task("STOPPED", exit_code=143, stopCode="UserInitiated"))
     put_log_lines(logs_client, GROUP, STREAM, ["working"])
 
@@ -240,8 +218,7 @@ def test_timeout_stops_the_task_and_exits_124(keel, ecs_stub, outputs_file):
     _, stubber = ecs_stub
     expect_run_task(stubber, command=["python", "manage.py", "slow"])
     expect_describe(stubber, task("RUNNING"), task("RUNNING"))  # 0 s, 2 s: still running at the 2 s deadline
-    stubber.add_response("stop_task", {"task": task("RUNNING")},
-                         {"cluster": CLUSTER, "task": TASK_ARN, "reason": "keel run: --timeout reached"})
+    expect_stop(stubber, reason="keel run: --timeout reached")
     expect_describe(stubber, task("STOPPED", exit_code=143, stopCode="UserInitiated"))
 
     result = keel("run", "--outputs", str(outputs_file()), "--timeout", "2s", "--", "python", "manage.py", "slow")

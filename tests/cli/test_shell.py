@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from botocore.stub import ANY
-
-from .conftest import CLUSTER, RELEASE_TD, TASK_ARN, stack_outputs, task
+from .conftest import CLUSTER, TASK_ARN, expect_describe, expect_stop, run_task_params, stack_outputs, task
 
 
 def with_agent(status, agent):
@@ -14,30 +12,8 @@ def with_agent(status, agent):
 
 
 def expect_console_task(stubber, seconds="3600"):
-    stubber.add_response(
-        "run_task",
-        {"tasks": [task("PROVISIONING")], "failures": []},
-        {
-            "cluster": CLUSTER,
-            "taskDefinition": RELEASE_TD,
-            "count": 1,
-            "launchType": "FARGATE",
-            "networkConfiguration": ANY,
-            "startedBy": "keel-shell",
-            "enableExecuteCommand": True,
-            "propagateTags": "TASK_DEFINITION",
-            "overrides": {"containerOverrides": [{"name": "release", "command": ["sleep", seconds]}]},
-        },
-    )
-
-
-def expect_describe(stubber, *described):
-    for one in described:
-        stubber.add_response("describe_tasks", {"tasks": [one], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
-
-
-def expect_stop(stubber):
-    stubber.add_response("stop_task", {"task": task("RUNNING")}, {"cluster": CLUSTER, "task": TASK_ARN, "reason": ANY})
+    params = run_task_params(started_by="keel-shell", enable_exec=True, container_override={"command": ["sleep", seconds]})
+    stubber.add_response("run_task", {"tasks": [task("PROVISIONING")], "failures": []}, params)
 
 
 def test_shell_opens_execute_command_once_the_agent_runs_and_stops_the_task(keel, ecs_stub, outputs_file):

@@ -20,13 +20,13 @@ LATE_ARRIVAL_MS = 30_000
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = stack.command_parser(
+        subparsers,
         "logs",
-        help="print the processes' log lines (all of them, or one process type)",
-        description="Print the log lines of web, worker, beat and release (or one of them) from "
+        "print the processes' log lines (all of them, or one process type)",
+        "Print the log lines of web, worker, beat and release (or one of them) from "
         "CloudWatch Logs, interleaved in time order, newest last.",
     )
-    stack.add_stack_arguments(parser)
     parser.add_argument("process", nargs="?", choices=out.PROCESSES, help="only this process type")
     parser.add_argument("--since", default="10m", metavar="AGE", help="how far back: 30s, 10m, 2h, 1d (default 10m)")
     parser.add_argument("--follow", "-f", action="store_true", help="keep printing new lines until Ctrl-C")

@@ -28,16 +28,16 @@ _SECRET_LOOKING = re.compile(r"PASSWORD|SECRET|TOKEN|PRIVATE|_KEY$", re.IGNORECA
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = stack.command_parser(
+        subparsers,
         "run",
-        help="run a command as a one-off task (like heroku run)",
-        description="Run COMMAND as a one-off Fargate task from the release task definition (same image, "
+        "run a command as a one-off task (like heroku run)",
+        "Run COMMAND as a one-off Fargate task from the release task definition (same image, "
         "environment, secrets, roles and network). Progress goes to stderr, the task's log lines to "
         "stdout, and keel exits with the container's exit code (125 if the task never ran, 124 on "
         "--timeout, 130 after Ctrl-C, which stops the task).",
-        epilog="example: keel run --stack staging -- python manage.py migrate",
+        "example: keel run --stack staging -- python manage.py migrate",
     )
-    stack.add_stack_arguments(parser)
     parser.add_argument(
         "--env",
         action="append",

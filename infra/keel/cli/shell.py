@@ -24,15 +24,15 @@ START_TIMEOUT_SECONDS = 600  # a Fargate task plus the SSM agent normally takes 
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = stack.command_parser(
+        subparsers,
         "shell",
-        help="open an interactive shell in a one-off task (ECS Exec)",
-        description="Start a console task from the release task definition (same image, environment, "
+        "open an interactive shell in a one-off task (ECS Exec)",
+        "Start a console task from the release task definition (same image, environment, "
         "secrets and network) with ECS Exec enabled, open an interactive shell in it with "
         "`aws ecs execute-command`, and stop it when the shell ends. Needs the AWS CLI and the "
         "Session Manager plugin.",
     )
-    stack.add_stack_arguments(parser)
     parser.add_argument(
         "--command", default="/bin/sh", help="what to run interactively (default /bin/sh), e.g. 'python manage.py shell'"
     )

@@ -23,6 +23,14 @@ PULUMI_INSTALL = "https://www.pulumi.com/docs/iac/download-install/"
 PULUMI_TIMEOUT_SECONDS = 120
 
 
+def command_parser(subparsers: argparse._SubParsersAction, name: str, summary: str, description: str,
+                   epilog: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand's parser with the --stack/--outputs pair every stack command takes."""
+    parser = subparsers.add_parser(name, help=summary, description=description, epilog=epilog)
+    add_stack_arguments(parser)
+    return parser
+
+
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack", metavar="NAME", help="the Pulumi stack (dev, staging, prod)")
     parser.add_argument(

@@ -22,13 +22,13 @@ ONE_OFF_STARTED_BY = (RUN_STARTED_BY, SHELL_STARTED_BY)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = stack.command_parser(
+        subparsers,
         "status",
-        help="show the URL, the services, their last deployment and the last release",
-        description="Show the stack's URL, each service's desired and running task counts and task "
+        "show the URL, the services, their last deployment and the last release",
+        "Show the stack's URL, each service's desired and running task counts and task "
         "definition, the state of its last deployment, and the last release task.",
     )
-    stack.add_stack_arguments(parser)
     parser.set_defaults(func=command)
 
 
