@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from .conftest import CLUSTER, TASK_ARN, expect_describe, expect_stop, run_task_params, stack_outputs, task
+from .conftest import (
+    CLUSTER,
+    RELEASE_TD,
+    TASK_ARN,
+    expect_describe,
+    expect_stop,
+    run_task_params,
+    stack_outputs,
+    task,
+)
 
 
 def with_agent(status, agent):
@@ -11,7 +20,18 @@ def with_agent(status, agent):
     return described
 
 
+def expect_task_definition(stubber, task_role="arn:aws:iam::123456789012:role/keel-staging-task", environment=()):
+    definition = {
+        "family": "keel-staging-release",
+        "containerDefinitions": [{"name": "release", "environment": [{"name": n, "value": "x"} for n in environment]}],
+    }
+    if task_role:
+        definition["taskRoleArn"] = task_role
+    stubber.add_response("describe_task_definition", {"taskDefinition": definition}, {"taskDefinition": RELEASE_TD})
+
+
 def expect_console_task(stubber, seconds="3600"):
+    expect_task_definition(stubber)
     params = run_task_params(started_by="keel-shell", enable_exec=True, container_override={"command": ["sleep", seconds]})
     stubber.add_response("run_task", {"tasks": [task("PROVISIONING")], "failures": []}, params)
 
@@ -69,3 +89,31 @@ def test_stack_without_exec(keel, outputs_file):
 
     assert result.code == 1
     assert "ECS Exec is not enabled on stack 'staging'" in result.err
+
+
+def test_ctrl_c_while_waiting_still_stops_the_console_task(keel, ecs_stub, outputs_file):
+    _, stubber = ecs_stub
+    expect_console_task(stubber)
+    expect_describe(stubber, task("PENDING"))
+    expect_stop(stubber)
+
+    def ctrl_c():
+        raise KeyboardInterrupt
+
+    keel.time.at_sleep(1, ctrl_c)
+    result = keel("shell", "--outputs", str(outputs_file()), "--command", "python manage.py shell")
+
+    assert result.code == 130
+    assert keel.processes == []  # no shell was opened
+    assert "stopped console task" in result.err
+
+
+def test_task_definition_faults_that_break_exec_are_caught_before_starting_a_task(keel, ecs_stub, outputs_file):
+    _, stubber = ecs_stub
+    expect_task_definition(stubber, task_role=None)
+    no_role = keel("shell", "--outputs", str(outputs_file()))
+    assert no_role.code == 1 and "has no task role, which ECS Exec needs" in no_role.err
+
+    expect_task_definition(stubber, environment=["AWS_ACCESS_KEY_ID", "DJANGO_DEBUG"])
+    static_keys = keel("shell", "--outputs", str(outputs_file()))
+    assert static_keys.code == 1 and "sets AWS_ACCESS_KEY_ID, which stops ECS Exec" in static_keys.err

@@ -51,6 +51,7 @@ def command(args: argparse.Namespace, context: Context) -> int:
     outputs = stack.load(args, context)
     check_exec_enabled(outputs)
     tasks = runner(context, outputs)
+    check_task_definition(tasks.ecs, outputs)
     progress = Progress(context)
     # The container only sleeps: the shell is a second process ECS Exec starts next to it.
     # When the sleep ends the task stops, so a lost keel cannot leave a console running forever.
@@ -85,6 +86,27 @@ def check_exec_enabled(outputs: stack.StackOutputs) -> None:
         raise KeelError(
             f"ECS Exec is not enabled on stack {outputs.name!r} (stack output execEnabled is not true)",
             hint="enable exec in the stack's config and run `pulumi up`, or use `keel run` for non-interactive work",
+        )
+
+
+def check_task_definition(ecs: Any, outputs: stack.StackOutputs) -> None:
+    """The two task-definition faults that make ECS Exec fail only after the task has started."""
+    definition = ecs.describe_task_definition(taskDefinition=outputs.task_definition(PROCESS))["taskDefinition"]
+    if not definition.get("taskRoleArn"):
+        raise KeelError(
+            f"the release task definition {definition.get('family', '')} has no task role, which ECS Exec needs",
+            hint="deploy a stack version that gives tasks a role allowing ssmmessages:* (pulumi up)",
+        )
+    container = next(
+        (c for c in definition.get("containerDefinitions", []) if c.get("name") == outputs.container(PROCESS)), {}
+    )
+    static_keys = sorted(
+        e["name"] for e in container.get("environment", []) if e.get("name") in {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    )
+    if static_keys:
+        raise KeelError(
+            f"the release container sets {', '.join(static_keys)}, which stops ECS Exec's agent from connecting",
+            hint="remove static AWS keys from the task environment; the task role gives the app its AWS access",
         )
 
 
