@@ -97,7 +97,7 @@ CONTRACT: tuple[Var, ...] = (
         production=True, secret=True, schemes=("redis", "rediss"), source="stack", group="services",
     ),
     Var(
-        "CELERY_BROKER_URL", "url", "Celery broker (and result backend) URL; defaults to REDIS_URL with database 1.",
+        "CELERY_BROKER_URL", "url", "Celery broker (and result backend) URL; defaults to REDIS_URL with database 1 (2 if REDIS_URL uses 1).",
         example="redis://127.0.0.1:6379/1",
         secret=True, schemes=("redis", "rediss"), source="stack", group="services",
     ),
