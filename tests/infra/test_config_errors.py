@@ -1,0 +1,190 @@
+"""Malformed stack config stops the program with one line per problem: key, bad value, allowed values."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from keel.evaluate import evaluate_stack
+from keel.stack_config import StackConfigError, load
+
+
+def problems(stack: str = "dev", region: str | None = "eu-west-1", **keys) -> list[str]:
+    raw = {f"keel:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in keys.items()}
+    if region is not None:
+        raw["aws:region"] = region
+    with pytest.raises(StackConfigError) as caught:
+        load(raw, stack)
+    return caught.value.messages
+
+
+def only(stack: str = "dev", **keys) -> str:
+    found = problems(stack, **keys)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def assert_names(message: str, *parts: str) -> None:
+    for part in parts:
+        assert part in message, f"{part!r} not in {message!r}"
+
+
+def test_fargate_memory_must_match_cpu():
+    assert_names(only(web={"cpu": 256, "memory": 4096}), "keel:web.memory", "4096", "cpu 256", "512", "2048")
+
+
+def test_fargate_cpu_must_be_a_fargate_size():
+    assert_names(only(worker={"cpu": 300}), "keel:worker.cpu", "300", "256, 512, 1024, 2048, 4096, 8192, 16384")
+
+
+def test_release_size_is_checked_too():
+    assert_names(only(release={"cpu": 1024, "memory": 1024}), "keel:release.memory", "1024", "2048-8192")
+
+
+def test_count_out_of_range():
+    assert_names(only(worker={"count": 500}), "keel:worker.count", "500", "0 to 100")
+
+
+def test_min_count_above_max_count():
+    message = " ".join(problems(web={"minCount": 5, "maxCount": 3, "count": 4}))
+    assert_names(message, "keel:web.minCount", "5", "maxCount (3)")
+
+
+def test_count_outside_autoscaling_range():
+    assert_names(only(web={"count": 1, "minCount": 2, "maxCount": 4}), "keel:web.count", "1", "minCount (2)",
+                 "maxCount (4)")
+
+
+def test_beat_runs_exactly_once():
+    assert_names(only(beat={"count": 2}), "keel:beat.count", "2", "exactly 1")
+
+
+def test_unknown_process_field():
+    assert_names(only(web={"cpus": 512}), "keel:web.cpus", "512", "cpu, memory, count, minCount, maxCount")
+
+
+def test_process_config_must_be_an_object():
+    assert_names(only(web="big"), "keel:web", "big", "an object", "--path")
+
+
+def test_log_retention_must_be_a_cloudwatch_value():
+    assert_names(only(logRetentionDays="45"), "keel:logRetentionDays", "45", "30, 60, 90", "3653")
+
+
+def test_rds_instance_class_format():
+    assert_names(only(dbInstanceClass="t3.micro"), "keel:dbInstanceClass", "t3.micro", "db.t4g.micro")
+
+
+def test_cache_node_type_format():
+    assert_names(only(cacheNodeType="db.t4g.micro"), "keel:cacheNodeType", "db.t4g.micro", "cache.t4g.micro")
+
+
+def test_postgres_older_than_16_is_refused():
+    assert_names(only(dbEngineVersion="14"), "keel:dbEngineVersion", "14", "16 or newer")
+
+
+def test_backup_retention_range():
+    assert_names(only(dbBackupRetentionDays="0"), "keel:dbBackupRetentionDays", "0", "1 to 35")
+
+
+def test_boolean_values():
+    assert_names(only(dbMultiAz="yes"), "keel:dbMultiAz", "yes", "true or false")
+
+
+def test_az_count_range():
+    assert_names(only(azCount="1"), "keel:azCount", "1", "2 to 3")
+
+
+def test_nat_mode_choice():
+    assert_names(only(natGateways="none"), "keel:natGateways", "none", "single, perAz")
+
+
+def test_domain_without_certificate():
+    assert_names(only(domain="app.example.com"), "keel:domain", "app.example.com", "keel:certificateArn",
+                 "keel:hostedZoneId")
+
+
+def test_certificate_arn_format():
+    message = " ".join(problems(domain="app.example.com", certificateArn="arn:aws:acm:eu-west-1:1:certificate/x"))
+    assert_names(message, "keel:certificateArn", "certificate/x", "arn:aws:acm:")
+
+
+def test_domain_format():
+    assert_names(" ".join(problems(domain="App_Example", hostedZoneId="Z0123456789ABC")), "keel:domain",
+                 "App_Example", "app.example.com")
+
+
+def test_https_stacks_need_a_domain():
+    assert_names(only("staging"), "keel:domain", "staging", "plain HTTP only on dev")
+
+
+def test_unknown_key():
+    assert_names(only(webb="1"), "keel:webb", "not a known key", "web, worker, beat, release")
+
+
+def test_unknown_preset():
+    assert_names(only(preset="qa"), "keel:preset", "qa", "dev, staging, prod")
+
+
+def test_region_is_required():
+    assert_names(only(region=None), "aws:region", "pulumi config set aws:region")
+
+
+def test_region_format():
+    assert_names(only(region="Ireland"), "aws:region", "Ireland", "eu-west-1")
+
+
+def test_storage_ceiling_below_allocation():
+    assert_names(only(dbAllocatedStorage="100", dbMaxAllocatedStorage="50"), "keel:dbMaxAllocatedStorage", "50",
+                 "keel:dbAllocatedStorage (100)")
+
+
+def test_performance_insights_needs_a_medium_or_larger_instance():
+    assert_names(only(dbPerformanceInsights="true", dbInstanceClass="db.t4g.micro"), "keel:dbPerformanceInsights",
+                 "db.t4g.micro", "db.t*.medium and larger")
+
+
+def test_env_rejects_variables_outside_the_contract():
+    assert_names(only(env={"FOO": "1"}), "keel:env.FOO", "not in the app's environment contract", "LOG_LEVEL")
+
+
+def test_env_rejects_credentials():
+    assert_names(only(env={"DJANGO_SECRET_KEY_FALLBACKS": "x"}), "keel:env.DJANGO_SECRET_KEY_FALLBACKS",
+                 "credential", "LOG_LEVEL")
+
+
+def test_env_rejects_stack_owned_variables():
+    assert_names(only(env={"PORT": "9000"}), "keel:env.PORT", "set by the stack", "LOG_LEVEL")
+
+
+def test_env_values_are_checked_against_the_contract():
+    assert_names(only(env={"LOG_LEVEL": "LOUD"}), "keel:env.LOG_LEVEL", "LOUD", "DEBUG, INFO, WARNING")
+    assert_names(only(env={"DOCUMENT_RETENTION_DAYS": "0"}), "keel:env.DOCUMENT_RETENTION_DAYS", "'0'", "1 or more")
+
+
+def test_weak_secret_key_is_refused_without_echoing_it():
+    message = only(djangoSecretKey="short-key")
+    assert_names(message, "keel:djangoSecretKey", "9 characters", "at least 50")
+    assert "short-key" not in message
+
+
+def test_attached_database_url_scheme_without_echoing_it():
+    message = only(databaseUrl="mysql://user:hunter2@db:3306/app")
+    assert_names(message, "keel:databaseUrl", "'mysql'", "postgres or postgresql or pgsql")
+    assert "hunter2" not in message
+
+
+def test_every_problem_is_reported_at_once():
+    found = problems(azCount="9", logRetentionDays="2", web={"cpu": 256, "memory": 8192}, bogus="1")
+    assert len(found) == 4
+    assert {m.split(" ")[0] for m in found} == {"keel:azCount", "keel:logRetentionDays", "keel:web.memory",
+                                                 "keel:bogus"}
+
+
+def test_the_program_stops_before_creating_anything():
+    ev = evaluate_stack("dev", overrides={"keel:logRetentionDays": "45"}, raise_errors=False)
+    assert isinstance(ev.error, StackConfigError)
+    assert ev.resources == []
+    assert "keel:logRetentionDays = '45' is invalid" in str(ev.error)
+    # The stack after a failed run evaluates normally (no state leaks between evaluations).
+    assert evaluate_stack("dev").error is None

@@ -1,0 +1,107 @@
+"""Prod trades cost for safety where the presets say so; overrides change one thing at a time."""
+
+from __future__ import annotations
+
+import pytest
+from keel.evaluate import evaluate_stack
+
+
+def one(stack, type_):
+    (record,) = stack.by_type(type_)
+    return record
+
+
+def service(stack, process):
+    return next(r.inputs for r in stack.by_type("aws:ecs/service:Service") if r.inputs["name"].endswith(process))
+
+
+def test_prod_database_is_highly_available_and_protected(dev, prod):
+    dev_db, prod_db = one(dev, "aws:rds/instance:Instance"), one(prod, "aws:rds/instance:Instance")
+    assert prod_db.inputs["multiAz"] is True and dev_db.inputs["multiAz"] is False
+    assert prod_db.inputs["deletionProtection"] is True and dev_db.inputs["deletionProtection"] is False
+    assert prod_db.inputs["skipFinalSnapshot"] is False and prod_db.inputs["finalSnapshotIdentifier"]
+    assert dev_db.inputs["skipFinalSnapshot"] is True
+    assert prod_db.inputs["backupRetentionPeriod"] >= 7 > dev_db.inputs["backupRetentionPeriod"]
+    assert prod_db.protect is True and dev_db.protect is False
+    assert prod_db.inputs["performanceInsightsEnabled"] is True and prod_db.inputs["performanceInsightsKmsKeyId"]
+    assert prod_db.inputs["monitoringInterval"] == 60 and prod_db.inputs["monitoringRoleArn"]
+
+
+def test_prod_cache_has_a_replica_with_failover(dev, prod):
+    dev_cache = one(dev, "aws:elasticache/replicationGroup:ReplicationGroup").inputs
+    prod_cache = one(prod, "aws:elasticache/replicationGroup:ReplicationGroup").inputs
+    assert prod_cache["numCacheClusters"] >= 2 and dev_cache["numCacheClusters"] == 1
+    assert prod_cache["automaticFailoverEnabled"] is True and prod_cache["multiAzEnabled"] is True
+    assert dev_cache["automaticFailoverEnabled"] is False
+    assert prod_cache["snapshotRetentionLimit"] >= 1 and prod_cache["kmsKeyId"]
+
+
+def test_prod_has_a_nat_gateway_per_az(dev, staging, prod):
+    assert len(dev.by_type("aws:ec2/natGateway:NatGateway")) == 1
+    assert len(staging.by_type("aws:ec2/natGateway:NatGateway")) == 1
+    private = [s for s in prod.by_type("aws:ec2/subnet:Subnet") if s.inputs["tags"]["tier"] == "private"]
+    assert len(prod.by_type("aws:ec2/natGateway:NatGateway")) == len(private) == 3
+
+
+def test_prod_runs_redundant_autoscaled_web_and_worker(dev, prod):
+    assert service(prod, "web")["desiredCount"] >= 2 and service(dev, "web")["desiredCount"] == 1
+    targets = {r.inputs["resourceId"].rsplit("-", 1)[1]: r.inputs for r in
+               prod.by_type("aws:appautoscaling/target:Target")}
+    assert targets["web"]["minCapacity"] >= 2 and targets["web"]["maxCapacity"] >= targets["web"]["minCapacity"]
+    assert set(targets) == {"web", "worker"}
+    metrics = {r.inputs["targetTrackingScalingPolicyConfiguration"]["predefinedMetricSpecification"]
+               ["predefinedMetricType"] for r in prod.by_type("aws:appautoscaling/policy:Policy")}
+    assert metrics == {"ECSServiceAverageCPUUtilization", "ALBRequestCountPerTarget"}
+    assert dev.by_type("aws:appautoscaling/target:Target") == []
+
+
+def test_prod_encrypts_with_its_own_rotating_key(dev, prod):
+    key = one(prod, "aws:kms/key:Key")
+    assert key.inputs["enableKeyRotation"] is True and key.inputs["deletionWindowInDays"] >= 7
+    assert dev.by_type("aws:kms/key:Key") == []
+    for secret in prod.by_type("aws:secretsmanager/secret:Secret"):
+        assert secret.inputs["kmsKeyId"] == key.arn and secret.inputs["recoveryWindowInDays"] >= 7
+    for group in prod.by_type("aws:cloudwatch/logGroup:LogGroup"):
+        assert group.inputs["kmsKeyId"] == key.arn and group.inputs["retentionInDays"] >= 365
+
+
+def test_prod_keeps_access_and_flow_logs(dev, prod):
+    lb = one(prod, "aws:lb/loadBalancer:LoadBalancer").inputs
+    assert lb["accessLogs"]["enabled"] is True and lb["enableDeletionProtection"] is True
+    (flow,) = prod.by_type("aws:ec2/flowLog:FlowLog")
+    assert flow.inputs["vpcId"] == one(prod, "aws:ec2/vpc:Vpc").id and flow.inputs["trafficType"] == "ALL"
+    assert prod.by_type("aws:s3/bucketLogging:BucketLogging")
+    assert one(prod, "aws:s3/bucketVersioning:BucketVersioning").inputs["versioningConfiguration"]["status"] == \
+        "Enabled"
+    assert dev.by_type("aws:ec2/flowLog:FlowLog") == [] and dev.by_type("aws:s3/bucketVersioning:BucketVersioning") == []
+    assert "accessLogs" not in one(dev, "aws:lb/loadBalancer:LoadBalancer").inputs
+
+
+def test_exec_is_off_in_prod_and_audited_where_on(dev, prod):
+    assert prod.outputs["execEnabled"] is False and dev.outputs["execEnabled"] is True
+    cluster = one(dev, "aws:ecs/cluster:Cluster").inputs
+    logging = cluster["configuration"]["executeCommandConfiguration"]
+    assert logging["logging"] == "OVERRIDE"
+    assert logging["logConfiguration"]["cloudWatchLogGroupName"] == "/keel/dev/exec"
+
+
+def test_dev_can_be_torn_down_and_prod_cannot(dev, prod):
+    dev_media = next(b for b in dev.by_type("aws:s3/bucket:Bucket") if "-media-" in b.inputs["bucketPrefix"])
+    prod_media = next(b for b in prod.by_type("aws:s3/bucket:Bucket") if "-media-" in b.inputs["bucketPrefix"])
+    assert dev_media.inputs["forceDestroy"] is True and dev_media.protect is False
+    assert prod_media.inputs["forceDestroy"] is False and prod_media.protect is True
+
+
+@pytest.mark.parametrize("process", ["web", "worker"])
+def test_scaling_one_process_changes_only_that_process(process):
+    ev = evaluate_stack("staging", overrides={f"keel:{process}": {"count": 3, "maxCount": 6, "cpu": 1024,
+                                                                  "memory": 3072}})
+    assert service(ev, process)["desiredCount"] == 3
+    other = "worker" if process == "web" else "web"
+    assert service(ev, other)["desiredCount"] == 1
+    definitions = ev.container_definitions()
+    assert (definitions[process]["cpu"], definitions[process]["memory"]) == (1024, 3072)
+    assert definitions[other]["cpu"] == 512
+    target = next(r.inputs for r in ev.by_type("aws:appautoscaling/target:Target")
+                  if r.inputs["resourceId"].endswith(process))
+    assert target["maxCapacity"] == 6
