@@ -6,6 +6,7 @@ import uuid
 from pathlib import PurePath
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.db import models
 from django.utils import timezone
 from django.utils.text import get_valid_filename
@@ -14,8 +15,15 @@ from django.utils.text import get_valid_filename
 def storage_key(document: Document, filename: str) -> str:
     """Where the object lives: a fresh random folder per upload, so keys never collide
     and one user's key never reveals or overwrites another's."""
-    safe_name = get_valid_filename(PurePath(filename).name)[-100:] or "file"
-    return f"documents/{document.owner_id}/{uuid.uuid4().hex}/{safe_name}"
+    return f"documents/{document.owner_id}/{uuid.uuid4().hex}/{safe_key_name(filename)}"
+
+
+def safe_key_name(filename: str) -> str:
+    """The last part of the key: the name without folders, odd characters or excess length."""
+    try:
+        return get_valid_filename(PurePath(filename).name)[-100:]
+    except SuspiciousFileOperation:  # nothing usable left, e.g. ".."
+        return "file"
 
 
 class Document(models.Model):

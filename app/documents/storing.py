@@ -59,7 +59,9 @@ def check_size(size: int) -> None:
 
 def display_name(name: str) -> str:
     """The name shown to the user: the file's own name, without any client-sent folders."""
-    return PurePath(name.replace("\\", "/")).name[:255] or "file"
+    printable = "".join(char for char in name if char.isprintable())  # Postgres refuses NUL
+    name = PurePath(printable.replace("\\", "/")).name[:255]
+    return name if name not in ("", ".", "..") else "file"
 
 
 def enqueue_processing(document_id: int) -> None:

@@ -47,9 +47,8 @@ def declared_length(request: HttpRequest) -> int:
         return 0
 
 
-def too_large_message(size: int | None = None) -> str:
-    sent = f"is {size} bytes, " if size else "is "
-    return f"field 'file' {sent}over the {max_bytes()}-byte limit (DOCUMENT_MAX_BYTES)"
+def too_large_message() -> str:
+    return f"field 'file' is over the {max_bytes()}-byte limit (DOCUMENT_MAX_BYTES)"
 
 
 def limit_request_body(request: HttpRequest) -> SizeLimitHandler:

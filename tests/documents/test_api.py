@@ -190,3 +190,20 @@ def test_processed_document_json_carries_its_facts(browser):
     assert shown["sha256"] == hashlib.sha256(b"{\"a\": 1}\n").hexdigest()
     assert shown["content_type"] == "application/json"
     assert shown["processed_at"] is not None
+
+
+@pytest.mark.parametrize(("sent", "shown", "key_end"), [
+    ("../../etc/evil.txt", "evil.txt", "/evil.txt"),
+    ("C:\\Users\\me\\doc.txt", "doc.txt", "/doc.txt"),
+    ("my report (1).pdf", "my report (1).pdf", "/my_report_1.pdf"),
+    ("ünïcødé файл.txt", "ünïcødé файл.txt", "/ünïcødé_файл.txt"),
+    ("nul\x00byte.txt", "nulbyte.txt", "/nulbyte.txt"),
+])
+def test_client_file_names_never_escape_the_documents_folder(browser, stored_keys, sent, shown, key_end):
+    response = browser.upload(b"x", name=sent)
+
+    assert response.status_code == 201
+    assert response.json()["name"] == shown
+    [key] = stored_keys(browser.user)
+    assert key.startswith(f"documents/{browser.user.pk}/") and key.endswith(key_end)
+    assert key.count("/") == 3
