@@ -123,6 +123,8 @@ def test_ctrl_c_stops_the_task_and_waits_for_it(keel, ecs_stub, outputs_file, lo
 
     assert result.code == 130
     assert "stopping task" in result.err
+    after_ctrl_c = result.err.split("stopping task", 1)[1]
+    assert "PROVISIONING" not in after_ctrl_c and "] STOPPED" in after_ctrl_c
     assert "exit code 143" in result.err
     assert result.out.splitlines() == ["working"]  # not repeated by the second wait
 

@@ -34,13 +34,13 @@ class Progress:
     def __init__(self, context: Context):
         self._context = context
         self._started = context.clock()
-        self._last_status: str | None = None
+        self.last_status: str | None = None
 
     def note(self, message: str) -> None:
         self._context.err(f"keel: [{format_elapsed(self._context.clock() - self._started)}] {message}")
 
     def status(self, status: str) -> None:
-        if status == self._last_status:
+        if status == self.last_status:
             return
-        self._last_status = status
+        self.last_status = status
         self.note(status)

@@ -7,6 +7,7 @@ secrets, roles, private subnets and task security group.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 
@@ -162,6 +163,8 @@ def interrupted(
     progress.note(f"Ctrl-C: stopping task {task.task_id} (press Ctrl-C again to stop waiting)")
     runner.stop(task, "keel run: interrupted by the user (Ctrl-C)")
     printed.replay_guard()
+    # The second wait reports the task's status from where the first left off, not from RunTask's.
+    task = dataclasses.replace(task, last_status=progress.last_status or task.last_status)
     try:
         result = runner.wait(task, logs=oneoff.log_source(outputs), on_log=printed,
                              on_status=lambda change: progress.status(change.status))
