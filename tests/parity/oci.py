@@ -23,6 +23,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+# Writable in an ECS task with readonlyRootFilesystem (tmpfs mounts), and what buildah itself
+# writes into a container before the command starts.
+WRITABLE = ("/tmp/", "/dev/", "/proc/", "/sys/")
+BUILDAH_OWN_FILES = ("/etc/hosts", "/etc/resolv.conf", "/etc/hostname", "/run/.containerenv")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The tool lives beside the repository (../shared/tools/oci); KEEL_OCI points elsewhere.
 OCI = Path(os.environ.get("KEEL_OCI") or REPO_ROOT.parent / "shared" / "tools" / "oci")
@@ -90,25 +94,34 @@ class Container:
     image's own, on the host network (ports land on 127.0.0.1), and its output in a log file."""
 
     def __init__(self, image: str, name: str, command: Sequence[str], environment: Mapping[str, str],
-                 log_dir: Path) -> None:
+                 log_dir: Path, user: str | None = None) -> None:
         self.name = name
         self.command = list(command)
-        self.log_path = log_dir / f"{name}.log"
+        self.log_path = log_dir / f"{name}.log"  # stdout: what CloudWatch would get as log events
+        self.err_path = log_dir / f"{name}.stderr.log"
         self.id = subprocess.run(
             [str(OCI), "buildah", "from", "--pull=never", "--name", f"keel-parity-{name}-{uuid.uuid4().hex[:8]}",
              image], capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         args = [str(OCI), "buildah", "run", "--network", "host"]
+        if user:
+            args += ["--user", user]  # the task definition's user, as ECS applies it
         for key, value in sorted(environment.items()):
             args += ["--env", f"{key}={value}"]
         args += [self.id, "--", *self.command]
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        self.started = time.time()
+        with self.log_path.open("wb") as out, self.err_path.open("wb") as err:
+            self.process = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                                             start_new_session=True)
         self._first: int | None = None
+        self.removed = False
 
     # -- state ---------------------------------------------------------------------------
-    def output(self) -> str:
+    def stdout(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def output(self) -> str:
+        """stdout, then stderr (buildah's own messages land there too)."""
+        return self.stdout() + self.err_path.read_text(errors="replace")
 
     def exited(self) -> bool:
         return self.process.poll() is not None
@@ -145,14 +158,26 @@ class Container:
 
     # -- lifecycle -------------------------------------------------------------------------
     def wait(self, timeout: float) -> int:
-        """Exit status of the container's command (buildah run passes it through); removes the
-        container once the command has exited."""
-        status = self.process.wait(timeout=timeout)
-        self.remove()
-        return status
+        """Exit status of the container's command (buildah run passes it through)."""
+        return self.process.wait(timeout=timeout)
+
+    def written_paths(self) -> list[str]:
+        """Files the container created or changed outside the places ECS leaves writable (a tmpfs
+        /tmp and /dev/shm): on ECS, with a read-only root filesystem, each would have been an error."""
+        root = subprocess.run([str(OCI), "buildah", "mount", self.id], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        try:
+            found = subprocess.run(["find", root, "-xdev", "-newermt", f"@{self.started}", "-not", "-type", "d"],
+                                   capture_output=True, text=True).stdout.split()
+        finally:
+            subprocess.run([str(OCI), "buildah", "umount", self.id], capture_output=True)
+        paths = [path[len(root):] for path in found]
+        return sorted(path for path in paths if not path.startswith(WRITABLE) and path not in BUILDAH_OWN_FILES)
 
     def remove(self) -> None:
-        subprocess.run([str(OCI), "buildah", "rm", self.id], capture_output=True, timeout=300)
+        if not self.removed:
+            subprocess.run([str(OCI), "buildah", "rm", self.id], capture_output=True, timeout=300)
+            self.removed = True
 
     def stop(self, limit: float) -> tuple[float, int | None]:
         """SIGTERM to the container's first process, as ECS sends it; SIGKILL after ``limit``

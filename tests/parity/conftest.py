@@ -1,0 +1,98 @@
+"""Fixtures of the parity test: the image, the evaluated staging stack, and this test's own
+database, Redis indexes and S3 bucket on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.parity import oci
+from tests.parity.local import LocalServices
+
+IMAGE = os.environ.get("KEEL_PARITY_IMAGE", "keel-app")
+DATABASE = "keel_f_parity"
+CACHE_DB, BROKER_DB = 6, 7  # this test's Redis database indexes
+PURGE_INTERVAL = 3  # seconds between beat's purge runs in the test (the app's default is an hour)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def image(tmp_path_factory) -> dict:
+    """The image built from the repository's Dockerfile, once per session (layers are cached
+    between sessions, so an unchanged tree rebuilds in seconds)."""
+    reason = oci.unusable_reason()
+    if reason:
+        pytest.skip(f"cannot build the image: {reason}")
+    log = tmp_path_factory.mktemp("image") / "build.log"
+    started = time.monotonic()
+    built = oci.build(IMAGE, log)
+    if built.returncode != 0:
+        pytest.fail(f"`oci build -t {IMAGE} .` failed ({built.returncode}):\n{log.read_text()[-4000:]}")
+    return {"tag": IMAGE, "build_seconds": time.monotonic() - started, "size": oci.size(IMAGE)}
+
+
+@pytest.fixture(scope="session")
+def staging():
+    """The staging stack evaluated under Pulumi mocks (no AWS, no Pulumi CLI)."""
+    from keel.evaluate import evaluate_stack
+
+    return evaluate_stack("staging")
+
+
+@pytest.fixture
+def parity_database() -> Iterator[str]:
+    """A fresh, empty database of this test's own on the local Postgres."""
+    import psycopg
+
+    admin = os.environ.get("KEEL_PARITY_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {DATABASE}")
+    yield DATABASE
+
+
+@pytest.fixture
+def parity_redis() -> tuple[int, int]:
+    """This test's two Redis database indexes, emptied (never FLUSHALL: Redis is shared)."""
+    import redis
+
+    for db in (CACHE_DB, BROKER_DB):
+        client = redis.Redis(host="127.0.0.1", port=6379, db=db)
+        client.flushdb()
+        client.close()
+    return CACHE_DB, BROKER_DB
+
+
+@pytest.fixture
+def local_services(parity_database, parity_redis, s3_server) -> LocalServices:
+    return LocalServices(
+        postgres_host="127.0.0.1", postgres_port=5432, postgres_user="postgres", database=parity_database,
+        redis_host="127.0.0.1", redis_port=6379, cache_db=parity_redis[0], broker_db=parity_redis[1],
+        s3_endpoint=s3_server, web_port=free_port(), purge_interval=PURGE_INTERVAL,
+    )
+
+
+@pytest.fixture
+def containers() -> Iterator[list[oci.Container]]:
+    """Every container the test starts; whatever is still running at the end is killed and removed."""
+    started: list[oci.Container] = []
+    yield started
+    for container in started:
+        container.kill()
+
+
+@pytest.fixture
+def s3(s3_server):
+    import boto3
+
+    return boto3.client("s3", endpoint_url=s3_server, region_name="eu-west-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
