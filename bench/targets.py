@@ -63,6 +63,17 @@ class Target:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
+    def gunicorn_settings(self) -> dict[str, str]:
+        """gunicorn's fully resolved settings for this target (``--print-config``), name -> value."""
+        out = subprocess.run([*self.argv, "--print-config"], cwd=self.cwd, env=self.env,
+                             capture_output=True, text=True, timeout=60)
+        settings = {}
+        for line in out.stdout.splitlines():
+            name, sep, value = line.partition(" = ")
+            if sep:
+                settings[name.strip()] = value.strip()
+        return settings
+
 
 def base_env() -> dict[str, str]:
     """A minimal process environment: PATH and locale only, nothing from the caller's shell."""
@@ -72,8 +83,20 @@ def base_env() -> dict[str, str]:
 
 # --- the limit ------------------------------------------------------------------------------
 
-def hello_target(database_url: str, bin_dir: Path = VENV_BIN) -> Target:
-    argv = [str(bin_dir / "gunicorn"), "--workers", str(WORKERS), "bench.apps.hello:application"]
+def served_like(settings: dict[str, str]) -> list[str]:
+    """gunicorn flags that serve a baseline the way our web is served (from ``--print-config``):
+    the same worker count, worker class, threads and keep-alive; nothing app-specific."""
+    flags = ["--workers", settings.get("workers", str(WORKERS))]
+    if settings.get("worker_class"):
+        flags += ["--worker-class", settings["worker_class"]]
+    for name, flag in (("threads", "--threads"), ("keepalive", "--keep-alive")):
+        if settings.get(name):
+            flags += [flag, settings[name]]
+    return flags
+
+
+def hello_target(database_url: str, flags: list[str], bin_dir: Path = VENV_BIN) -> Target:
+    argv = [str(bin_dir / "gunicorn"), *flags, "bench.apps.hello:application"]
     env = base_env() | {"DATABASE_URL": database_url, "PYTHONPATH": str(harness.REPO)}
     return Target("hello", "bare WSGI (limit)", argv, harness.REPO, env, "/db")
 
@@ -144,8 +167,8 @@ def baseline_env() -> dict[str, str]:
     return base_env() | {"BASELINE_SECRET_KEY": _BASELINE_KEY, "DJANGO_SETTINGS_MODULE": "baseline.settings"}
 
 
-def baseline_target(bin_dir: Path = VENV_BIN) -> Target:
-    argv = [str(bin_dir / "gunicorn"), "--workers", str(WORKERS), "baseline.wsgi"]
+def baseline_target(flags: list[str], bin_dir: Path = VENV_BIN) -> Target:
+    argv = [str(bin_dir / "gunicorn"), *flags, "baseline.wsgi"]
     return Target("startproject", "startproject (baseline)", argv, BASELINE_DIR, baseline_env(), "/db")
 
 

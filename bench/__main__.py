@@ -1,0 +1,189 @@
+"""`bench/run [--quick] [--only SECTION,...]`: every benchmark and drill in one run.
+
+Starts its own backing services (a private Redis, an S3 test server, for the outage drill a
+private Postgres), builds the baselines, runs each section in turn, writes bench/results.json
+and bench/RESULTS.md with charts, prints a summary, and stops every process it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from bench import goals, gunicorn_venv, harness, ourapp, report, services, targets, wrk
+from bench.sections import bad_input, cold_start, outages, shutdown, stack, tasks, throughput
+
+SECTIONS = ("cold_start", "throughput", "shutdown", "tasks", "outages", "bad_input", "stack")
+OUT = harness.REPO / "bench"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="a fast subset: fewer cold starts, 3 s wrk runs, 50 tasks, no gunicorn 23 comparison")
+    parser.add_argument("--only", default="", help=f"comma-separated sections to run (of: {', '.join(SECTIONS)})")
+    parser.add_argument("--out", default=str(OUT), help="where results.json, RESULTS.md and the charts go")
+    return parser.parse_args(argv)
+
+
+class Lab:
+    """Everything the sections share: services, our app's environment, the targets."""
+
+    def __init__(self, quick: bool):
+        self.quick = quick
+        self.redis = services.PrivateRedis()
+        self.s3 = services.S3Server()
+        self.database_url = f"{services.SHARED_PG}/{services.DATABASE}"
+        self.facts: dict = {}
+
+    def setup(self) -> None:
+        step = time.monotonic()
+        self.redis.start()
+        self.s3.start(ourapp.BUCKET)
+        services.recreate_database(services.SHARED_PG, services.DATABASE)
+        self.services = ourapp.Services(self.database_url, self.redis.url, self.s3.url)
+        self.env = ourapp.env(self.services)
+        self.facts["release_s"] = ourapp.release(self.env)
+        self.cookie = ourapp.seed_user(self.env)
+        targets.build_baseline(services.SHARED_PG, services.DATABASE)
+        self.ours = ourapp.web_target(self.env, self.cookie)
+        self.gunicorn = self.ours.gunicorn_settings()
+        flags = targets.served_like(self.gunicorn)
+        self.baseline = targets.baseline_target(flags)
+        self.hello = targets.hello_target(targets.baseline_db_url(services.SHARED_PG, services.DATABASE), flags)
+        self.ours_g23 = None
+        if not self.quick:
+            bin23, version = gunicorn_venv.ensure()
+            self.facts["gunicorn_other"] = version
+            self.ours_g23 = ourapp.web_target(self.env, self.cookie, bin23, "ours-g23", f"ours, gunicorn {version}")
+            self.ours.label = f"ours, gunicorn {self.facts['gunicorn']}"
+        self.facts["setup_s"] = time.monotonic() - step
+
+    def web_targets(self) -> list[targets.Target]:
+        return [t for t in (self.ours, self.baseline, self.hello, self.ours_g23) if t is not None]
+
+    def teardown(self) -> None:
+        self.s3.stop()
+        self.redis.stop()
+
+
+def versions() -> dict:
+    import celery
+    import django
+    import gunicorn
+
+    return {"python": platform.python_version(), "django": django.get_version(), "celery": celery.__version__,
+            "gunicorn": gunicorn.__version__}
+
+
+def run_sections(lab: Lab, chosen: list[str], results: dict) -> None:
+    quick = lab.quick
+    for name in chosen:
+        started = time.monotonic()
+        print(f"bench: {name} ...", flush=True)
+        try:
+            results[name] = SECTION_RUNNERS[name](lab, results, quick)
+        except Exception as exc:  # one broken section must not lose the others' figures
+            results[name] = {"error": f"{type(exc).__name__}: {exc}".splitlines()[0],
+                             "traceback": traceback.format_exc()}
+            print(f"bench: {name} failed: {results[name]['error']}", flush=True)
+        results.setdefault("section_seconds", {})[name] = round(time.monotonic() - started, 1)
+
+
+def run_cold_start(lab: Lab, results: dict, quick: bool) -> dict:
+    result = cold_start.run(lab.web_targets(), runs=3 if quick else 5)
+    result["diagnosis"] = cold_start.diagnose(lab.ours, lab.baseline)
+    return result
+
+
+def run_throughput(lab: Lab, results: dict, quick: bool) -> dict:
+    if not wrk.available():
+        raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
+    return throughput.run(lab.web_targets(), seconds=3 if quick else 10, rounds=1)
+
+
+def run_shutdown(lab: Lab, results: dict, quick: bool) -> dict:
+    slow = ourapp.web_target(lab.env, lab.cookie, name="ours-slow", wsgi="bench.apps.slow:application")
+    return shutdown.run(slow, lab.ours, wrk_seconds=5 if quick else 10)
+
+
+def run_tasks(lab: Lab, results: dict, quick: bool) -> dict:
+    return tasks.run(lab.env, lab.database_url, count=50 if quick else 200)
+
+
+def run_outages(lab: Lab, results: dict, quick: bool) -> dict:
+    postgres = services.PrivatePostgres()
+    postgres.init()
+    postgres.start()
+    try:
+        database_url = services.recreate_database(postgres.server_url, services.DATABASE)
+        env = ourapp.env(ourapp.Services(database_url, lab.redis.url, lab.s3.url))
+        ourapp.release(env)
+        cookie = ourapp.seed_user(env)
+        web = ourapp.web_target(env, cookie, name="outage-web")
+        return outages.run(web, env, lab.redis, postgres, database_url)
+    finally:
+        postgres.stop()
+        postgres.remove()
+
+
+def run_bad_input(lab: Lab, results: dict, quick: bool) -> dict:
+    return bad_input.run(lab.services)
+
+
+def run_stack(lab: Lab, results: dict, quick: bool) -> dict:
+    boot = (results.get("cold_start") or {}).get("targets", {}).get("ours", {}).get("median_s") or 0.0
+    exit_s = (results.get("shutdown") or {}).get("sigterm", {}).get("master_exit_after_requests_s") or 0.0
+    return stack.run(boot, max(exit_s, 0.0), stacks=("dev",) if quick else stack.STACKS)
+
+
+SECTION_RUNNERS = {
+    "cold_start": run_cold_start, "throughput": run_throughput, "shutdown": run_shutdown, "tasks": run_tasks,
+    "outages": run_outages, "bad_input": run_bad_input, "stack": run_stack,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()] or list(SECTIONS)
+    unknown = set(chosen) - set(SECTIONS)
+    if unknown:
+        print(f"bench: unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}",
+              file=sys.stderr)
+        return 2
+    harness.install_cleanup()
+    started = time.time()
+    results: dict = {"meta": {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "quick": args.quick,
+        "sections": chosen, "cpus": os.cpu_count(), "load_before": os.getloadavg(), **versions()}}
+    lab = Lab(args.quick)
+    lab.facts.update(gunicorn=results["meta"]["gunicorn"])
+    try:
+        lab.setup()
+        results["meta"]["gunicorn_settings"] = {k: lab.gunicorn.get(k) for k in (
+            "workers", "worker_class", "threads", "keepalive", "timeout", "graceful_timeout", "max_requests",
+            "max_requests_jitter", "preload_app")}
+        run_sections(lab, chosen, results)
+    except KeyboardInterrupt:
+        print("bench: interrupted; stopping every process it started", file=sys.stderr)
+        return 130
+    finally:
+        lab.teardown()
+        harness.cleanup_all()
+    results["meta"].update(lab.facts, load_after=os.getloadavg(), duration_s=round(time.time() - started, 1))
+    results["goals"] = goals.evaluate(results)
+    out = Path(args.out)
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    report.write(results, out)
+    print(report.summary(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,114 @@
+"""PNG charts for RESULTS.md (matplotlib, no display)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLOURS = {"ours": "#1f77b4", "ours-g23": "#9ecae1", "startproject": "#ff7f0e", "hello": "#2ca02c"}
+
+
+def colour(name: str) -> str:
+    return COLOURS.get(name, "#7f7f7f")
+
+
+def cold_start(results: dict, path: Path) -> None:
+    data = results["cold_start"]["targets"]
+    names = list(data)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    x = range(len(names))
+    ax.bar([i - 0.2 for i in x], [data[n]["min_s"] or 0 for n in names], 0.4, label="min", color="#c6dbef")
+    ax.bar([i + 0.2 for i in x], [data[n]["median_s"] or 0 for n in names], 0.4, label="median",
+           color=[colour(n) for n in names])
+    ax.set_xticks(list(x), [data[n]["label"] for n in names], fontsize=8)
+    ax.set_ylabel("seconds to first 200 on /healthz")
+    ax.set_title("Cold start (lower is better)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def throughput(results: dict, path: Path) -> None:
+    data = results["throughput"]["targets"]
+    names = [n for n in data if data[n].get("summary")]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, view, title in zip(axes, ("healthz", "db"), ("/healthz", "DB-reading JSON view"), strict=True):
+        rps = [(data[n]["summary"].get(view) or {}).get("rps", 0) for n in names]
+        bars = ax.bar(range(len(names)), rps, color=[colour(n) for n in names])
+        for bar, n in zip(bars, names, strict=True):
+            p99 = (data[n]["summary"].get(view) or {}).get("p99_ms")
+            if p99 is not None:
+                ax.annotate(f"p99 {p99:.0f} ms", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                            ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(range(len(names)), [data[n]["label"] for n in names], fontsize=7, rotation=15)
+        ax.set_title(f"{title}: requests/s (higher is better)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def memory(results: dict, path: Path) -> None:
+    data = results["throughput"]["memory"]
+    labels = results["throughput"]["targets"]
+    names = list(data)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    masters = [data[n]["master_mib"] or 0 for n in names]
+    workers = [sum(w or 0 for w in data[n]["workers_mib"]) for n in names]
+    ax.bar(range(len(names)), masters, label="master", color="#bdbdbd")
+    ax.bar(range(len(names)), workers, bottom=masters, label="workers", color=[colour(n) for n in names])
+    ax.set_xticks(range(len(names)), [labels[n]["label"] for n in names], fontsize=8)
+    ax.set_ylabel("resident MiB (warm)")
+    ax.set_title("Memory of the web process tree")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def deploy(results: dict, path: Path) -> None:
+    data = results["stack"]["deploy"]
+    columns = [("AWS defaults", data["aws_defaults"]["model"])] + [
+        (f"{name} (configured)", entry["model"]) for name, entry in data["stacks"].items()]
+    phases = [("provisioning (assumed)", "provision_s", "#d9d9d9"),
+              ("boot + first passing check", "first_passing_check_s", "#2ca02c"),
+              ("deregistration delay", "deregistration_s", "#ff7f0e"),
+              ("SIGTERM to exit", "sigterm_to_exit_s", "#1f77b4")]
+    fig, ax = plt.subplots(figsize=(8, 0.7 + 0.6 * len(columns)))
+    for row, (_, model) in enumerate(columns):
+        left = 0.0
+        for label, key, col in phases:
+            width = model[key]
+            ax.barh(row, width, left=left, color=col, label=label if row == 0 else None)
+            left += width
+        ax.annotate(f"{left:.0f} s", (left, row), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set_yticks(range(len(columns)), [name for name, _ in columns], fontsize=8)
+    ax.set_xlabel("seconds")
+    ax.set_title("One rolling deploy of web (model)")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+CHARTS = (("cold_start.png", "cold_start", cold_start), ("throughput.png", "throughput", throughput),
+          ("memory.png", "throughput", memory), ("deploy.png", "stack", deploy))
+
+
+def draw_all(results: dict, out: Path) -> set[str]:
+    """Draw every chart whose section has figures; the file names drawn."""
+    drawn = set()
+    for filename, section, draw in CHARTS:
+        entry = results.get(section)
+        if not entry or "error" in entry:
+            continue
+        try:
+            draw(results, out / filename)
+            drawn.add(filename)
+        except (KeyError, TypeError, ValueError):
+            continue
+    return drawn

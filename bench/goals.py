@@ -1,0 +1,112 @@
+"""The goals of issue 8, judged against one run's figures (reported, never asserted in tests)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class Goal:
+    goal: str
+    target: str
+    measured: str
+    met: bool | None  # None: not measured in this run
+    note: str = ""
+
+
+def _get(results: dict, *path, default=None):
+    node = results
+    for key in path:
+        if not isinstance(node, dict) or key not in node or node[key] is None:
+            return default
+        node = node[key]
+    return node
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else a / b
+
+
+def cold_start_goal(results: dict) -> Goal:
+    ours = _get(results, "cold_start", "targets", "ours", "median_s")
+    base = _get(results, "cold_start", "targets", "startproject", "median_s")
+    r = ratio(ours, base)
+    if r is None:
+        return Goal("cold start", "<= 1.10x startproject (median)", "not measured", None)
+    return Goal("cold start", "<= 1.10x startproject (median)",
+                f"{r:.2f}x ({ours:.2f} s vs {base:.2f} s)", r <= 1.10,
+                "" if r <= 1.10 else f"missed by {(r - 1.10) * 100:.0f} percentage points")
+
+
+def throughput_goal(results: dict) -> Goal:
+    ours = _get(results, "throughput", "targets", "ours", "summary", "healthz", "rps")
+    base = _get(results, "throughput", "targets", "startproject", "summary", "healthz", "rps")
+    r = ratio(ours, base)
+    if r is None:
+        return Goal("/healthz throughput", ">= 0.90x startproject's trivial view", "not measured", None)
+    return Goal("/healthz throughput", ">= 0.90x startproject's trivial view",
+                f"{r:.2f}x ({ours:.0f} vs {base:.0f} req/s)", r >= 0.90,
+                "" if r >= 0.90 else f"missed by {(0.90 - r) * 100:.0f} percentage points")
+
+
+def failed_requests(results: dict) -> dict[str, int | None]:
+    """Failed requests per drill (None where the drill did not run)."""
+    found: dict[str, int | None] = {}
+    for name, entry in (_get(results, "throughput", "targets", default={}) or {}).items():
+        for view, summary in (entry.get("summary") or {}).items():
+            if summary:
+                found[f"wrk {name} {view}"] = summary["failed"]
+    found["SIGTERM with slow requests in flight"] = _get(results, "shutdown", "sigterm", "failed")
+    found["SIGHUP reload under load"] = _get(results, "shutdown", "sighup", "failed")
+    for service in ("redis", "postgres"):
+        found[f"/healthz during {service} outage"] = _get(results, "outages", service, "healthz_failures")
+    return found
+
+
+def zero_failed_goal(results: dict) -> Goal:
+    found = failed_requests(results)
+    measured = {k: v for k, v in found.items() if v is not None}
+    if not measured:
+        return Goal("zero failed requests", "0 in every drill", "not measured", None)
+    bad = {k: v for k, v in measured.items() if v}
+    total = sum(measured.values())
+    return Goal("zero failed requests", "0 in every drill", f"{total} failed over {len(measured)} runs",
+                not bad, "; ".join(f"{k}: {v}" for k, v in bad.items()))
+
+
+def zero_lost_goal(results: dict) -> Goal:
+    lost = {name: _get(results, "tasks", name, "lost") for name in ("kill9", "sigterm")}
+    measured = {k: v for k, v in lost.items() if v is not None}
+    if not measured:
+        return Goal("zero lost tasks", "0 in every drill", "not measured", None)
+    tasks = _get(results, "tasks", "kill9", "tasks", default=0)
+    return Goal("zero lost tasks", "0 in every drill",
+                ", ".join(f"{k}: {v} of {tasks} lost" for k, v in measured.items()),
+                not any(measured.values()))
+
+
+def recovery_goal(results: dict) -> Goal:
+    parts, met = [], True
+    for service in ("redis", "postgres"):
+        detect = _get(results, "outages", service, "detect_503_s")
+        recover = _get(results, "outages", service, "recover_200_s")
+        if recover is None and detect is None:
+            continue
+        parts.append(f"{service}: 503 after {fmt(detect)}, 200 after {fmt(recover)}")
+        met = met and detect is not None and detect <= 2 and recover is not None and recover <= 5
+    restarted = _get(results, "outages", "no_process_restarted")
+    if not parts:
+        return Goal("outage recovery", "503 within 2 s, 200 within 5 s, no restart", "not measured", None)
+    if restarted is not None:
+        parts.append("no process restarted" if restarted else "a process restarted")
+        met = met and restarted
+    return Goal("outage recovery", "503 within 2 s, 200 within 5 s, no restart", "; ".join(parts), met)
+
+
+def fmt(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{seconds:.2f} s"
+
+
+def evaluate(results: dict) -> list[dict]:
+    goals = (cold_start_goal, throughput_goal, zero_failed_goal, zero_lost_goal, recovery_goal)
+    return [asdict(goal(results)) for goal in goals]

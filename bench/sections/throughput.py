@@ -1,0 +1,84 @@
+"""2 and 3. Throughput and latency with wrk on /healthz and a DB-reading JSON view; then memory.
+
+All targets run at once (idle ones use no CPU) so the wrk runs can be interleaved: for each
+round and view, every target in turn, the order rotated per round.
+"""
+
+from __future__ import annotations
+
+from bench import harness, wrk
+from bench.targets import FORWARDED, Target
+
+VIEWS = ("healthz", "db")
+WARMUP_SECONDS = 5  # the first requests of each worker thread load lazily imported clients
+
+
+def path_of(target: Target, view: str) -> str:
+    return "/healthz" if view == "healthz" else target.db_path
+
+
+def headers_of(target: Target, view: str) -> dict[str, str]:
+    return {**FORWARDED, **(target.db_headers if view == "db" else {})}
+
+
+def check_views(target: Target) -> dict[str, int | None]:
+    """The status each view answers with the benchmark's headers (200 expected, not a redirect)."""
+    statuses = {}
+    for view in VIEWS:
+        reply = harness.http_get(target.port, path_of(target, view), timeout=10, headers=headers_of(target, view))
+        statuses[view] = reply.status if reply else None
+    return statuses
+
+
+def memory_of(proc: harness.Proc) -> dict:
+    """RSS of a gunicorn master and each of its workers, in MiB."""
+    workers = harness.children(proc.pid)
+    worker_rss = [harness.rss_mib(pid) for pid in workers]
+    return {"master_mib": harness.rss_mib(proc.pid), "workers_mib": worker_rss,
+            "total_mib": sum(x for x in [harness.rss_mib(proc.pid), *worker_rss] if x is not None)}
+
+
+def run(targets: list[Target], seconds: float, rounds: int) -> dict:
+    procs = {}
+    result: dict = {"seconds": seconds, "connections": 16, "rounds": rounds, "targets": {}, "memory": {}}
+    try:
+        for target in targets:
+            procs[target.name] = proc = target.start(f"wrk-{target.name}")
+            if harness.wait_http_200(target.port, "/healthz", 60, proc) is None:
+                raise RuntimeError(f"{target.name} did not start; see {proc.log}")
+            statuses = check_views(target)
+            result["targets"][target.name] = {"label": target.label, "status": statuses, "runs": {v: [] for v in VIEWS}}
+            for view in VIEWS:
+                if statuses[view] == 200:
+                    wrk.run(target.url(path_of(target, view)), WARMUP_SECONDS, headers=headers_of(target, view))
+        for i in range(rounds):
+            order = targets[i % len(targets):] + targets[:i % len(targets)]
+            for view in VIEWS:
+                for target in order:
+                    entry = result["targets"][target.name]
+                    if entry["status"][view] != 200:
+                        continue
+                    measured, _ = wrk.run(target.url(path_of(target, view)), seconds,
+                                          headers=headers_of(target, view))
+                    entry["runs"][view].append(measured.as_dict())
+        for target in targets:
+            result["memory"][target.name] = memory_of(procs[target.name])
+            entry = result["targets"][target.name]
+            entry["summary"] = {view: summarise(entry["runs"][view]) for view in VIEWS}
+    finally:
+        for proc in procs.values():
+            proc.stop()
+    return result
+
+
+def summarise(runs: list[dict]) -> dict | None:
+    """Median rps, p50 and p99 over the rounds, and the failed requests summed."""
+    if not runs:
+        return None
+    return {
+        "rps": harness.median([r["rps"] for r in runs]),
+        "p50_ms": harness.median([r["p50_ms"] for r in runs]),
+        "p99_ms": harness.median([r["p99_ms"] for r in runs]),
+        "failed": sum(r["failed"] for r in runs),
+        "requests": sum(r["requests"] for r in runs),
+    }
