@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import os
 import sys
 import traceback
 
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None, context: Context | None = None) -> int:
         context.err("keel: interrupted")
         return INTERRUPTED
     except BrokenPipeError:
+        _silence_stdout()
         return 0  # `keel logs | head`: the reader left, which is not an error
     except Exception as error:  # noqa: BLE001 - the one place every failure becomes a message
         if debug:
@@ -85,6 +87,14 @@ def dispatch(func, args: argparse.Namespace, context: Context) -> int:
     takes_context = len(inspect.signature(func).parameters) >= 2
     code = func(args, context) if takes_context else func(args)
     return 0 if code is None else int(code)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so Python's final flush does not complain about the closed pipe."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is not a real file (tests): nothing will flush into a closed pipe
 
 
 def _take_debug_flag(argv: list[str]) -> bool:
