@@ -110,7 +110,8 @@ if cfg.creates_database:
 repository = Repository("ecr", RepositoryArgs(name=prefix, kms_key_arn=kms_arn, force_delete=not cfg.protect_data,
                                               tags=tags))
 ecr_token = aws.ecr.get_authorization_token_output(registry_id=repository.registry_id)
-image = Image("app", ImageArgs(repository_url=repository.url, registry_server=ecr_token.proxy_endpoint,
+image = Image("app", ImageArgs(repository_url=repository.url,
+                               registry_server=repository.url.apply(lambda url: url.split("/")[0]),
                                registry_username=ecr_token.user_name, registry_password=ecr_token.password))
 
 # --- entry point ---------------------------------------------------------------------------------
@@ -136,6 +137,7 @@ logs = LogGroups("logs", LogGroupsArgs(
 roles = Roles("roles", RolesArgs(
     name=prefix, account_id=account_id, secret_arns=readable_secret_arns, repository_arn=repository.arn,
     log_group_arns=[logs.arns[p] for p in outputs.PROCESSES], bucket_arn=media.arn, exec_enabled=cfg.exec_enabled,
+    exec_log_group_arn=logs.arns.get("exec"),
     kms_key_arn=kms_arn, tags=tags))
 cluster = Cluster("cluster", ClusterArgs(name=prefix, exec_log_group=logs.names.get("exec"), kms_key_arn=kms_arn,
                                          tags=tags))

@@ -220,7 +220,7 @@ def test_iam_is_least_privilege(stack):
             if "*" in as_list(statement["Resource"]):
                 assert set(actions) <= {"ecr:GetAuthorizationToken", "ssmmessages:CreateControlChannel",
                                         "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel",
-                                        "ssmmessages:OpenDataChannel"}, actions
+                                        "ssmmessages:OpenDataChannel", "logs:DescribeLogGroups"}, actions
     for role in stack.by_type("aws:iam/role:Role"):
         (trust,) = statements(role.inputs["assumeRolePolicy"])
         assert list(trust["Principal"]) == ["Service"] and trust["Condition"]["StringEquals"]["aws:SourceAccount"]
@@ -241,6 +241,11 @@ def test_exec_permissions_only_where_exec_is_on(stack):
     task = next(r for r in stack.by_type("aws:iam/rolePolicy:RolePolicy") if r.name == "roles-task")
     assert ("ssmmessages:OpenDataChannel" in task.inputs["policy"]) is exec_on
     assert all(s.inputs["enableExecuteCommand"] is exec_on for s in stack.by_type("aws:ecs/service:Service"))
+    exec_groups = [g.arn for g in stack.by_type("aws:cloudwatch/logGroup:LogGroup") if g.inputs["name"].endswith("/exec")]
+    assert bool(exec_groups) is exec_on
+    if exec_on:
+        audit = [s for s in statements(task.inputs["policy"]) if "logs:PutLogEvents" in as_list(s["Action"])]
+        assert [s["Resource"] for s in audit] == [f"{exec_groups[0]}:*"]
 
 
 def test_secrets_are_described(stack):

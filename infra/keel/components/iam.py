@@ -47,7 +47,7 @@ def execution_policy(secret_arns: list[str], repository_arn: str, log_group_arns
     return policy_json(statements)
 
 
-def task_policy(bucket_arn: str, kms_key_arn: str | None, exec_enabled: bool) -> str:
+def task_policy(bucket_arn: str, kms_key_arn: str | None, exec_enabled: bool, exec_log_group_arn: str | None) -> str:
     """What the app itself may do: read and write media objects (and ECS Exec when enabled)."""
     statements = [
         {"Sid": "MediaList", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
@@ -59,6 +59,14 @@ def task_policy(bucket_arn: str, kms_key_arn: str | None, exec_enabled: bool) ->
     if exec_enabled:
         # Session Manager channels have no resource ARN to scope to (IAM-03 exception).
         statements.append({"Sid": "EcsExec", "Effect": "Allow", "Action": EXEC_CHANNELS, "Resource": "*"})
+    if exec_enabled and exec_log_group_arn:
+        # The exec agent in the task writes the session audit log with the task role.
+        statements.append({"Sid": "EcsExecAuditLog", "Effect": "Allow",
+                           "Action": ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                           "Resource": f"{exec_log_group_arn}:*"})
+        # It checks the log group exists first; DescribeLogGroups has no resource scope (IAM-03 exception).
+        statements.append({"Sid": "EcsExecAuditLogLookup", "Effect": "Allow", "Action": "logs:DescribeLogGroups",
+                           "Resource": "*"})
     return policy_json(statements)
 
 
@@ -71,6 +79,7 @@ class RolesArgs:
     log_group_arns: list[pulumi.Input[str]]
     bucket_arn: pulumi.Input[str]
     exec_enabled: bool
+    exec_log_group_arn: pulumi.Input[str] | None = None  # ECS Exec session audit log
     kms_key_arn: pulumi.Input[str] | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -91,7 +100,8 @@ class Roles(pulumi.ComponentResource):
         task = self._role("task", f"{args.name}-task", "ecs-tasks.amazonaws.com", account, args,
                           "The app (web, worker, beat, release): media bucket objects only")
         aws.iam.RolePolicy(f"{name}-task", role=task.id, opts=child(self), policy=pulumi.Output.all(
-            args.bucket_arn, kms).apply(lambda v: task_policy(v[0], v[1], args.exec_enabled)))
+            args.bucket_arn, kms, args.exec_log_group_arn).apply(
+            lambda v: task_policy(v[0], v[1], args.exec_enabled, v[2])))
         self.execution_role_arn = execution.arn
         self.task_role_arn = task.arn
         self.register_outputs({"executionRoleArn": self.execution_role_arn, "taskRoleArn": self.task_role_arn})
