@@ -193,8 +193,11 @@ def _redis_tls(url: str) -> dict | None:
     """Celery's TLS options for a rediss:// URL, from its ssl_cert_reqs (config.env makes it explicit)."""
     if not url.startswith("rediss://"):
         return None
-    reqs = dict(parse_qsl(urlsplit(url).query)).get("ssl_cert_reqs", "required")
-    return {"ssl_cert_reqs": {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL}.get(reqs, ssl.CERT_NONE)}
+    query = dict(parse_qsl(urlsplit(url).query))
+    options = {key: query[key] for key in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile") if key in query}
+    reqs = query.get("ssl_cert_reqs", "required")
+    options["ssl_cert_reqs"] = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL}.get(reqs, ssl.CERT_NONE)
+    return options
 
 
 # Without these kombu falls back to *unverified* TLS for rediss:// (celery/celery#8113).
