@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
+import pytest
+
 from .conftest import (
     CLUSTER,
     LOG_PREFIX,
@@ -107,7 +112,8 @@ def test_run_task_refused_is_a_one_line_error(keel, ecs_stub, outputs_file):
     assert "unexpected" not in result.err and "Traceback" not in result.err
 
 
-def test_ctrl_c_stops_the_task_and_waits_for_it(keel, ecs_stub, outputs_file, logs_client):
+@pytest.mark.parametrize("interrupt", ["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_the_task_and_waits_for_it(keel, ecs_stub, outputs_file, logs_client, interrupt):
     _, stubber = ecs_stub
     expect_run_task(stubber, command=["python", "manage.py", "long_job"])
     expect_describe(stubber, task("RUNNING"))
@@ -118,7 +124,10 @@ def test_ctrl_c_stops_the_task_and_waits_for_it(keel, ecs_stub, outputs_file, lo
     def press_ctrl_c():
         raise KeyboardInterrupt
 
-    keel.time.at_sleep(1, press_ctrl_c)
+    def cancel_the_ci_job():
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler keel installed raises in this thread
+
+    keel.time.at_sleep(1, press_ctrl_c if interrupt == "ctrl-c" else cancel_the_ci_job)
     result = keel("run", "--outputs", str(outputs_file()), "--", "python", "manage.py", "long_job")
 
     assert result.code == 130
@@ -227,3 +236,13 @@ def test_timeout_stops_the_task_and_exits_124(keel, ecs_stub, outputs_file):
 
     assert result.code == 124
     assert "timed out after" in result.err and "was stopped" in result.err
+
+
+def test_sigterm_handling_is_restored_after_the_run(keel, ecs_stub, outputs_file):
+    before = signal.getsignal(signal.SIGTERM)
+    _, stubber = ecs_stub
+    expect_run_task(stubber, command=["true"])
+    expect_describe(stubber, task("STOPPED", exit_code=0))
+
+    assert keel("run", "--outputs", str(outputs_file()), "--", "true").code == 0
+    assert signal.getsignal(signal.SIGTERM) is before

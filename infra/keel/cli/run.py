@@ -7,9 +7,12 @@ secrets, roles, private subnets and task security group.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import re
+import signal
+import threading
 
 from keel.tasks import LogLine, StartedTask, TaskResult, TaskRunner, family_of
 
@@ -36,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "Run COMMAND as a one-off Fargate task from the release task definition (same image, "
         "environment, secrets, roles and network). Progress goes to stderr, the task's log lines to "
         "stdout, and keel exits with the container's exit code (125 if the task never ran, 124 on "
-        "--timeout, 130 after Ctrl-C, which stops the task).",
+        "--timeout, 130 after Ctrl-C or SIGTERM, which stop the task).",
         "example: keel run --stack staging -- python manage.py migrate",
     )
     parser.add_argument(
@@ -72,14 +75,32 @@ def command(args: argparse.Namespace, context: Context) -> int:
         return detached(task, outputs, context)
     printed = LinePrinter(context)
     try:
-        result = runner.wait(
-            task, logs=oneoff.log_source(outputs), timeout=timeout,
-            on_status=lambda change: progress.status(change.status), on_log=printed,
-            stop_reason="keel run: --timeout reached",
-        )
+        with sigterm_as_ctrl_c():
+            result = runner.wait(
+                task, logs=oneoff.log_source(outputs), timeout=timeout,
+                on_status=lambda change: progress.status(change.status), on_log=printed,
+                stop_reason="keel run: --timeout reached",
+            )
     except KeyboardInterrupt:
         return interrupted(runner, task, outputs, printed, progress)
     return exit_code(result, progress)
+
+
+@contextlib.contextmanager
+def sigterm_as_ctrl_c():
+    """A CI job being cancelled sends SIGTERM: stop the task then too, not only on Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def refuse_during_release(runner: TaskRunner, outputs: stack.StackOutputs) -> None:
