@@ -68,6 +68,8 @@ def processed(browser: Browser, document_id: int):
     return body if body["status"] == "processed" else None
 
 
+# A cold build on a fresh machine (Debian stand-in, then every layer) takes minutes; warm, seconds.
+@pytest.mark.timeout(900)
 @pytest.mark.image
 def test_image_serves_processes_and_stops_with_the_environment_the_stack_injects(
         image, staging, local_services, containers, s3, tmp_path):
