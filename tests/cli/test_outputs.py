@@ -69,6 +69,16 @@ def test_outputs_of_another_stack_are_refused(no_aws, outputs_file):
     assert_short_error(result, "outputs of stack 'staging', not 'prod'")
 
 
+def test_a_fully_qualified_stack_name_matches_its_outputs(keel, ecs_stub, outputs_file):
+    _, stubber = ecs_stub
+    stubber.add_response("list_tasks", {"taskArns": []})
+    stubber.add_response("run_task", {"tasks": [{"taskArn": "arn:aws:ecs:eu-west-1:1:task/c/abc"}], "failures": []})
+
+    result = keel("run", "--stack", "acme/keel/staging", "--outputs", str(outputs_file()), "--detach", "--", "true")
+
+    assert result.code == 0, result.err
+
+
 def test_no_stack_and_no_file(no_aws):
     assert_short_error(no_aws("status"), "no stack given", "--stack NAME")
 

@@ -117,7 +117,8 @@ def load(args: argparse.Namespace, context: Context) -> StackOutputs:
     else:
         raise UsageError("no stack given", hint="pass --stack NAME (or --outputs FILE with its outputs)")
     exported_stack = values.get(out.STACK)
-    if stack and isinstance(exported_stack, str) and exported_stack != stack:
+    # --stack may be fully qualified (org/project/staging); the program exports the bare name.
+    if stack and isinstance(exported_stack, str) and exported_stack != stack.rsplit("/", 1)[-1]:
         raise UsageError(
             f"{source} holds the outputs of stack {exported_stack!r}, not {stack!r}",
             hint="pass the matching --stack, or export the right stack's outputs into the file",
