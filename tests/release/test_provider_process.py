@@ -62,7 +62,13 @@ def provider_process(aws_endpoint):
 
 
 def struct(props):
-    return asyncio.run(rpc.serialize_properties(props, {}))
+    # A private loop: asyncio.run() would unset the thread's event loop, which later
+    # tests (Pulumi mocks) rely on.
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(rpc.serialize_properties(props, {}))
+    finally:
+        loop.close()
 
 
 def props(cluster, **changes):

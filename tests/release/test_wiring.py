@@ -7,6 +7,8 @@ deploy check after the services (what `depends_on` on a component means to the e
 
 from __future__ import annotations
 
+import asyncio
+
 import pulumi
 import pytest
 from keel.components.deploy_check import DeployCheck, DeployCheckArgs
@@ -98,6 +100,7 @@ def test_engine_orders_services_after_the_release_run_and_the_check_after_the_se
         return response
 
     monkeypatch.setattr(MockMonitor, "RegisterResource", record)
+    asyncio.set_event_loop(asyncio.new_event_loop())  # Pulumi's runtime uses the thread's loop
     pulumi.runtime.set_mocks(_Mocks(), project="keel", stack="wiring", preview=False)
 
     @pulumi.runtime.test
