@@ -106,6 +106,7 @@ class Harness:
     time: FakeTime = field(default_factory=FakeTime)
     which: dict = field(default_factory=lambda: {"aws": "/usr/bin/aws", "session-manager-plugin": "/usr/bin/smp"})
     processes: list = field(default_factory=list)
+    process_options: list = field(default_factory=list)
     process_result: Callable = lambda argv: 0
     wall_clock: float = field(default_factory=epoch_seconds)
 
@@ -113,6 +114,7 @@ class Harness:
         import subprocess
 
         self.processes.append(argv)
+        self.process_options.append(kwargs)
         result = self.process_result(argv)
         if isinstance(result, subprocess.CompletedProcess):
             return result

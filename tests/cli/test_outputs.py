@@ -95,6 +95,7 @@ def test_missing_pulumi_cli(no_aws):
         ("error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions", "not logged in"),
         ("error: no stack named 'staging' found", "no stack named 'staging'"),
         ("error: constructing secrets manager: passphrase must be set", "PULUMI_CONFIG_PASSPHRASE"),
+        ("error: no Pulumi.yaml project file found (searching upwards from /tmp)", "no Pulumi project here"),
         ("error: something odd", "something odd"),
     ],
 )
@@ -122,3 +123,5 @@ def test_outputs_come_from_pulumi_without_secrets(keel, ecs_stub):
 
     assert result.code == 0, result.err
     assert keel.processes == [["pulumi", "stack", "output", "--json", "--non-interactive", "--stack", "staging"]]
+    # Run in this checkout's Pulumi project, so the stack name resolves from any directory.
+    assert (keel.process_options[0]["cwd"] / "Pulumi.yaml").is_file()

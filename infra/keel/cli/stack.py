@@ -21,6 +21,10 @@ from .errors import KeelError, UsageError
 
 PULUMI_INSTALL = "https://www.pulumi.com/docs/iac/download-install/"
 PULUMI_TIMEOUT_SECONDS = 120
+# The Pulumi project of this checkout (keel is installed editable from it), so stack names
+# resolve wherever keel is run from; None when keel runs outside a checkout.
+_PROJECT_DIR = Path(__file__).resolve().parents[3]
+PROJECT_DIR = _PROJECT_DIR if (_PROJECT_DIR / "Pulumi.yaml").is_file() else None
 
 
 def command_parser(subparsers: argparse._SubParsersAction, name: str, summary: str, description: str,
@@ -165,7 +169,7 @@ def _pulumi_outputs(stack: str, context: Context) -> dict[str, Any]:
     command = ["pulumi", "stack", "output", "--json", "--non-interactive", "--stack", stack]
     try:
         result = context.run_process(
-            command, capture_output=True, text=True, timeout=PULUMI_TIMEOUT_SECONDS, check=False
+            command, capture_output=True, text=True, timeout=PULUMI_TIMEOUT_SECONDS, check=False, cwd=PROJECT_DIR
         )
     except subprocess.TimeoutExpired:
         raise KeelError(
@@ -201,6 +205,11 @@ def _pulumi_failure(stack: str, stderr: str) -> KeelError:
         return KeelError(
             "the Pulumi CLI is not logged in to a backend",
             hint="run `pulumi login` (or set PULUMI_ACCESS_TOKEN / PULUMI_BACKEND_URL), or pass --outputs FILE",
+        )
+    if "no pulumi.yaml" in text or "no project file" in text:
+        return KeelError(
+            "the Pulumi CLI found no Pulumi project here",
+            hint="run keel inside the Keel repository, use a fully qualified --stack ORG/PROJECT/NAME, or pass --outputs FILE",
         )
     if "passphrase" in text:
         return KeelError(
