@@ -26,6 +26,7 @@ from keel.components.securitygroups import SecurityGroups, SecurityGroupsArgs
 from keel.components.services import Services, ServicesArgs
 from keel.components.storage import Bucket, BucketArgs
 from keel.components.taskdefinitions import TaskDefinitions, TaskDefinitionsArgs
+from keel.components.waf import WebAcl, WebAclArgs
 from keel.environment import StackValues
 from keel.stack_config import stack_config_from_pulumi
 
@@ -44,6 +45,7 @@ if cfg.alb_access_logs or cfg.media_access_logs or cfg.flow_logs:
     # Log delivery services write here; SSE-S3 because ALB access logs cannot use a KMS key.
     log_bucket = Bucket("logs", BucketArgs(
         name_prefix=f"{prefix}-logs-", force_destroy=not cfg.protect_data, protect=cfg.protect_data,
+        versioning=cfg.protect_data,
         log_delivery=True, account_id=account_id, elb_account_arn=aws.elb.get_service_account_output().arn,
         tags=tags))
 
@@ -124,6 +126,8 @@ lb = LoadBalancer("alb", LoadBalancerArgs(
     app_port=contract.PORT, health_path=contract.HEALTH_PATH, certificate_arn=certificate_arn,
     deletion_protection=cfg.alb_deletion_protection,
     access_log_bucket=log_bucket.name if (log_bucket and cfg.alb_access_logs) else None, tags=tags))
+if cfg.waf:
+    WebAcl("waf", WebAclArgs(name=prefix, load_balancer_arn=lb.arn, tags=tags))
 if cfg.https and cfg.hosted_zone_id:
     Alias("dns", AliasArgs(domain=cfg.domain, hosted_zone_id=cfg.hosted_zone_id, target_dns_name=lb.dns_name,
                            target_zone_id=lb.zone_id))

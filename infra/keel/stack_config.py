@@ -102,6 +102,7 @@ class StackConfig:
     # Load balancer
     alb_deletion_protection: bool
     alb_access_logs: bool
+    waf: bool  # AWS WAF with AWS's managed baseline rules on the load balancer
     # Database
     db_instance_class: str
     db_engine_version: str
@@ -180,7 +181,7 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
     "dev": dict(
         vpcCidr="10.10.0.0/16", azCount=2, natGateways="single", flowLogs=False,
         logRetentionDays=14, execEnabled=True, releaseTimeoutMinutes=30, deployTimeoutMinutes=20,
-        albDeletionProtection=False, albAccessLogs=False,
+        albDeletionProtection=False, albAccessLogs=False, waf=False,
         dbInstanceClass="db.t4g.micro", dbEngineVersion="16", dbAllocatedStorage=20, dbMaxAllocatedStorage=50,
         dbBackupRetentionDays=1, dbMultiAz=False, dbDeletionProtection=False, dbPerformanceInsights=False,
         dbMonitoringInterval=0,
@@ -191,7 +192,7 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
     "staging": dict(
         vpcCidr="10.20.0.0/16", azCount=2, natGateways="single", flowLogs=False,
         logRetentionDays=30, execEnabled=True, releaseTimeoutMinutes=60, deployTimeoutMinutes=30,
-        albDeletionProtection=False, albAccessLogs=False,
+        albDeletionProtection=False, albAccessLogs=False, waf=False,
         dbInstanceClass="db.t4g.small", dbEngineVersion="16", dbAllocatedStorage=20, dbMaxAllocatedStorage=100,
         dbBackupRetentionDays=3, dbMultiAz=False, dbDeletionProtection=False, dbPerformanceInsights=False,
         dbMonitoringInterval=0,
@@ -202,7 +203,7 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
     "prod": dict(
         vpcCidr="10.30.0.0/16", azCount=3, natGateways="perAz", flowLogs=True,
         logRetentionDays=365, execEnabled=False, releaseTimeoutMinutes=60, deployTimeoutMinutes=30,
-        albDeletionProtection=True, albAccessLogs=True,
+        albDeletionProtection=True, albAccessLogs=True, waf=True,
         dbInstanceClass="db.m7g.large", dbEngineVersion="16", dbAllocatedStorage=50, dbMaxAllocatedStorage=200,
         dbBackupRetentionDays=14, dbMultiAz=True, dbDeletionProtection=True, dbPerformanceInsights=True,
         dbMonitoringInterval=60,
@@ -290,6 +291,7 @@ SCALAR_RULES: dict[str, tuple] = {
     "deployTimeoutMinutes": ("int", 5, 120),
     "albDeletionProtection": ("bool",),
     "albAccessLogs": ("bool",),
+    "waf": ("bool",),
     "dbInstanceClass": ("pattern", RDS_INSTANCE_CLASS, "an RDS instance class like db.t4g.micro or db.m7g.large"),
     "dbEngineVersion": ("pattern", POSTGRES_ENGINE_VERSION, "PostgreSQL 16 or newer, like 16 or 16.4"),
     "dbAllocatedStorage": ("int", 20, 65536),

@@ -71,8 +71,9 @@ def test_prod_keeps_access_and_flow_logs(dev, prod):
     (flow,) = prod.by_type("aws:ec2/flowLog:FlowLog")
     assert flow.inputs["vpcId"] == one(prod, "aws:ec2/vpc:Vpc").id and flow.inputs["trafficType"] == "ALL"
     assert prod.by_type("aws:s3/bucketLogging:BucketLogging")
-    assert one(prod, "aws:s3/bucketVersioning:BucketVersioning").inputs["versioningConfiguration"]["status"] == \
-        "Enabled"
+    versioned = {r.inputs["bucket"] for r in prod.by_type("aws:s3/bucketVersioning:BucketVersioning")
+                 if r.inputs["versioningConfiguration"]["status"] == "Enabled"}
+    assert versioned == {b.id for b in prod.by_type("aws:s3/bucket:Bucket")}
     assert dev.by_type("aws:ec2/flowLog:FlowLog") == [] and dev.by_type("aws:s3/bucketVersioning:BucketVersioning") == []
     assert "accessLogs" not in one(dev, "aws:lb/loadBalancer:LoadBalancer").inputs
 
@@ -105,3 +106,15 @@ def test_scaling_one_process_changes_only_that_process(process):
     target = next(r.inputs for r in ev.by_type("aws:appautoscaling/target:Target")
                   if r.inputs["resourceId"].endswith(process))
     assert target["maxCapacity"] == 6
+
+
+def test_prod_puts_a_web_application_firewall_in_front(dev, prod):
+    (association,) = prod.by_type("aws:wafv2/webAclAssociation:WebAclAssociation")
+    (acl,) = prod.by_type("aws:wafv2/webAcl:WebAcl")
+    assert association.inputs["resourceArn"] == one(prod, "aws:lb/loadBalancer:LoadBalancer").arn
+    assert association.inputs["webAclArn"] == acl.arn
+    common = next(r for r in acl.inputs["rules"] if r["name"] == "AWSManagedRulesCommonRuleSet")
+    # Uploads above 8 KB must pass the firewall; the app enforces its own size limit.
+    overrides = common["statement"]["managedRuleGroupStatement"]["ruleActionOverrides"]
+    assert overrides == [{"name": "SizeRestrictions_BODY", "actionToUse": {"count": {}}}]
+    assert dev.by_type("aws:wafv2/webAcl:WebAcl") == []

@@ -71,6 +71,7 @@ class LoadBalancer(pulumi.ComponentResource):
             aws.lb.Listener(f"{name}-http", load_balancer_arn=self.lb.arn, port=80, protocol="HTTP",
                             default_actions=forward, tags=named_tags(args.tags, f"{args.name}-http"),
                             opts=child(self))
+        self.arn = self.lb.arn
         self.dns_name = self.lb.dns_name
         self.zone_id = self.lb.zone_id
         self.arn_suffix = self.lb.arn_suffix
