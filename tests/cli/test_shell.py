@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 from .conftest import (
     CLUSTER,
     RELEASE_TD,
@@ -117,3 +120,20 @@ def test_task_definition_faults_that_break_exec_are_caught_before_starting_a_tas
     expect_task_definition(stubber, environment=["AWS_ACCESS_KEY_ID", "DJANGO_DEBUG"])
     static_keys = keel("shell", "--outputs", str(outputs_file()))
     assert static_keys.code == 1 and "sets AWS_ACCESS_KEY_ID, which stops ECS Exec" in static_keys.err
+
+
+def test_ctrl_c_inside_the_shell_belongs_to_the_shell(keel, ecs_stub, outputs_file):
+    _, stubber = ecs_stub
+    expect_console_task(stubber)
+    expect_describe(stubber, with_agent("RUNNING", "RUNNING"))
+    expect_stop(stubber)
+
+    def user_presses_ctrl_c_in_the_remote_shell(argv):
+        os.kill(os.getpid(), signal.SIGINT)  # the terminal sends it to keel too
+        return 0
+
+    keel.process_result = user_presses_ctrl_c_in_the_remote_shell
+    result = keel("shell", "--outputs", str(outputs_file()))
+
+    assert result.code == 0, result.err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

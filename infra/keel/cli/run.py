@@ -7,12 +7,9 @@ secrets, roles, private subnets and task security group.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import os
 import re
-import signal
-import threading
 
 from keel.tasks import LogLine, StartedTask, TaskResult, TaskRunner, family_of
 
@@ -20,6 +17,7 @@ from . import fargate, oneoff, stack
 from .console import Progress, parse_duration
 from .context import Context
 from .errors import KeelError, UsageError
+from .signals import sigterm_as_ctrl_c
 from .status import RELEASE_STARTED_BY, RUN_STARTED_BY
 
 NEVER_RAN = 125  # the task never ran its container (like `docker run` failing before the command)
@@ -84,23 +82,6 @@ def command(args: argparse.Namespace, context: Context) -> int:
     except KeyboardInterrupt:
         return interrupted(runner, task, outputs, printed, progress)
     return exit_code(result, progress)
-
-
-@contextlib.contextmanager
-def sigterm_as_ctrl_c():
-    """A CI job being cancelled sends SIGTERM: stop the task then too, not only on Ctrl-C."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread
-        return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def refuse_during_release(runner: TaskRunner, outputs: stack.StackOutputs) -> None:

@@ -12,6 +12,7 @@ from .console import Progress, parse_duration
 from .context import Context
 from .errors import KeelError
 from .oneoff import PROCESS, runner, task_spec
+from .signals import ctrl_c_for_the_child, sigterm_as_ctrl_c
 from .status import SHELL_STARTED_BY
 
 AWS_CLI_INSTALL = "https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html"
@@ -60,9 +61,11 @@ def command(args: argparse.Namespace, context: Context) -> int:
     progress.note(f"started console task {task.task_id} (it stops itself after {args.timeout})")
     progress.note("while it runs, a release (pulumi up) refuses to start: exit the shell when done")
     try:
-        wait_until_exec_ready(tasks.ecs, outputs, task.task_arn, context, progress)
-        progress.note(f"opening `{args.command}`; exit the shell to stop the task")
-        result = context.run_process(exec_command(outputs, task.task_arn, args.command), check=False)
+        with sigterm_as_ctrl_c():
+            wait_until_exec_ready(tasks.ecs, outputs, task.task_arn, context, progress)
+            progress.note(f"opening `{args.command}`; exit the shell to stop the task")
+            with ctrl_c_for_the_child():
+                result = context.run_process(exec_command(outputs, task.task_arn, args.command), check=False)
         return result.returncode
     finally:
         tasks.stop(task, "keel shell ended")
