@@ -23,9 +23,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-# Writable in an ECS task with readonlyRootFilesystem (tmpfs mounts), and what buildah itself
-# writes into a container before the command starts.
-WRITABLE = ("/tmp/", "/dev/", "/proc/", "/sys/")
+# Separate mounts in any container, and what buildah itself writes into a container before the
+# command starts: never counted as writes to the root filesystem.
+OWN_MOUNTS = ("/dev/", "/proc/", "/sys/")
 BUILDAH_OWN_FILES = ("/etc/hosts", "/etc/resolv.conf", "/etc/hostname", "/run/.containerenv")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The tool lives beside the repository (../shared/tools/oci); KEEL_OCI points elsewhere.
@@ -163,9 +163,9 @@ class Container:
         """Exit status of the container's command (buildah run passes it through)."""
         return self.process.wait(timeout=timeout)
 
-    def written_paths(self) -> list[str]:
-        """Files the container created or changed outside the places ECS leaves writable (a tmpfs
-        /tmp and /dev/shm): on ECS, with a read-only root filesystem, each would have been an error."""
+    def written_paths(self, writable: tuple[str, ...]) -> list[str]:
+        """Files the container created or changed outside the ``writable`` folders (each ending in
+        "/"): on ECS, with a read-only root filesystem, each would have been an error."""
         root = subprocess.run([str(OCI), "buildah", "mount", self.id], capture_output=True, text=True,
                               check=True).stdout.strip()
         try:
@@ -174,7 +174,8 @@ class Container:
         finally:
             subprocess.run([str(OCI), "buildah", "umount", self.id], capture_output=True)
         paths = [path[len(root):] for path in found]
-        return sorted(path for path in paths if not path.startswith(WRITABLE) and path not in BUILDAH_OWN_FILES)
+        return sorted(path for path in paths
+                      if not path.startswith(writable + OWN_MOUNTS) and path not in BUILDAH_OWN_FILES)
 
     def remove(self) -> None:
         if not self.removed:

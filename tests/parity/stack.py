@@ -40,6 +40,14 @@ class ProcessDefinition:
     def injected(self) -> set[str]:
         return set(self.environment) | set(self.secrets)
 
+    def writable_paths(self) -> tuple[str, ...]:
+        """Folders the container may write to: its writable mount points when the root filesystem
+        is read-only, else everything."""
+        if not self.extra.get("readonlyRootFilesystem"):
+            return ("/",)
+        return tuple(mount["containerPath"].rstrip("/") + "/" for mount in self.extra.get("mountPoints") or []
+                     if not mount.get("readOnly"))
+
 
 def process_definitions(container_definitions: Mapping[str, dict]) -> dict[str, ProcessDefinition]:
     """{process -> its definition} from ``Evaluation.container_definitions()``."""

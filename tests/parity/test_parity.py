@@ -76,6 +76,9 @@ def test_image_serves_processes_and_stops_with_the_environment_the_stack_injects
     local = local_services
     definitions = process_definitions(staging.container_definitions())
     check_injected(definitions)  # fails naming process and variable before anything runs
+    # The load balancer sends traffic to the container port; the app binds PORT.
+    ports = [mapping["containerPort"] for mapping in definitions["web"].extra.get("portMappings") or []]
+    assert ports == [int(definitions["web"].environment["PORT"])], f"web maps {ports}, binds PORT"
     environments = processes.environments(definitions, staging.secret_values(), local)
     web_env = environments["web"]
     bucket, region = web_env["AWS_STORAGE_BUCKET_NAME"], web_env["AWS_S3_REGION_NAME"]
@@ -85,7 +88,8 @@ def test_image_serves_processes_and_stops_with_the_environment_the_stack_injects
     release = processes.start(image["tag"], definitions["release"], environments["release"], tmp_path)
     containers.append(release)
     processes.run_to_completion(release, timeout=240)
-    assert release.written_paths() == [], "release wrote outside /tmp (the root filesystem is read-only on ECS)"
+    assert release.written_paths(definitions["release"].writable_paths()) == [], \
+        "release wrote outside its writable mounts (the root filesystem is read-only on ECS)"
 
     # 2. web, worker and beat together, plus the one-off that creates the admin (as `keel run` would).
     admin_task = one_off(staging, definitions, ["python", "manage.py", "createsuperuser", "--noinput"], ADMIN)
@@ -178,8 +182,10 @@ def test_image_serves_processes_and_stops_with_the_environment_the_stack_injects
         assert status is not None, (f"{container.name} ignored SIGTERM for its whole stopTimeout ({limit} s) and "
                                     f"was killed\n{container.output()[-2000:]}")
         assert status == 0, f"{container.name} exited {status} after SIGTERM\n{container.output()[-2000:]}"
-        assert container.written_paths() == [], \
-            f"{container.name} wrote outside /tmp (the root filesystem is read-only on ECS)"
+        assert container.written_paths(definitions[container.name].writable_paths()) == [], \
+            f"{container.name} wrote outside its writable mounts (the root filesystem is read-only on ECS)"
+    for container in (create_admin, importer):  # one-offs run the release definition
+        assert container.written_paths(definitions["release"].writable_paths()) == [], container.name
     print(f"\nparity: image {image['tag']} {image['size']}, built in {image['build_seconds']:.0f} s; "
           + ", ".join(f"{name} stopped in {results[name][0]:.1f} s (stopTimeout {definitions[name].stop_timeout})"
                       for name in SERVICES))
