@@ -10,8 +10,10 @@ from functools import partial
 
 from django.contrib import admin, messages
 from django.db import transaction
+from django.urls import reverse
 from django.utils.html import format_html
 
+from .media import presigned_url
 from .models import Document
 from .storing import delete_document, enqueue_processing
 
@@ -35,7 +37,8 @@ class DocumentAdmin(admin.ModelAdmin):
 
     @admin.display(description="Object")
     def download(self, document: Document) -> str:
-        return format_html('<a href="{}">{}</a>', document.file.url, document.file.name)
+        url = presigned_url(document.file) or reverse("documents:download", args=[document.pk])
+        return format_html('<a href="{}">{}</a>', url, document.file.name)
 
     @admin.action(description="Process the selected pending or failed documents again")
     def process_again(self, request, queryset) -> None:

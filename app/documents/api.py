@@ -19,6 +19,7 @@ from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
+from .media import presigned_url
 from .models import Document
 from .storing import DocumentNotStored, UploadRejected, delete_document, store_document
 from .uploads import csrf_failure, limit_request_body, uploaded_file
@@ -82,7 +83,8 @@ def as_json(document: Document, request: HttpRequest) -> dict:
         "processed_at": document.processed_at.isoformat() if document.processed_at else None,
         "url": request.build_absolute_uri(reverse("documents:api-detail", args=[document.pk])),
         # Presigned and short-lived on S3: the object itself stays private.
-        "download_url": document.file.url,
+        "download_url": presigned_url(document.file)
+        or request.build_absolute_uri(reverse("documents:download", args=[document.pk])),
     }
 
 

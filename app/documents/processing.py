@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
 
-from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from . import sniff
+from .media import stored_chunks
 from .models import Document
 
 logger = logging.getLogger(__name__)
-
-CHUNK_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -29,22 +25,6 @@ class Facts:
     size: int
     sha256: str
     content_type: str
-
-
-def stored_chunks(field_file: FieldFile) -> Iterator[bytes]:
-    """The stored bytes in chunks, without holding the whole object in memory."""
-    stored = field_file.storage.open(field_file.name, "rb")
-    s3_object = getattr(stored, "obj", None)
-    if s3_object is not None:
-        # django-storages' S3File would download the whole object first; read its body instead.
-        body = s3_object.get()["Body"]
-        try:
-            yield from body.iter_chunks(CHUNK_BYTES)
-        finally:
-            body.close()
-        return
-    with stored:
-        yield from iter(partial(stored.read, CHUNK_BYTES), b"")
 
 
 def measure(document: Document) -> Facts:

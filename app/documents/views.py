@@ -8,12 +8,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .forms import UploadForm
+from .media import presigned_url
 from .models import Document
 from .storing import DocumentNotStored, UploadRejected, delete_document, store_document
 from .uploads import csrf_failure, limit_request_body, uploaded_file
@@ -77,8 +78,18 @@ def upload(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "HEAD"])
 def download(request: HttpRequest, pk: int) -> HttpResponse:
-    # A fresh presigned URL on every click: links on the page never expire.
-    return redirect(owned_document(request, pk).file.url)
+    if request.user.has_perm("documents.view_document"):  # staff following the admin's link
+        document = Document.objects.filter(pk=pk).first()
+        if document is None:
+            raise Http404("No such document.")
+    else:
+        document = owned_document(request, pk)
+    # A fresh presigned URL on every click, so links on the page never expire.
+    url = presigned_url(document.file)
+    if url is not None:
+        return redirect(url)
+    stored = document.file.storage.open(document.file.name, "rb")
+    return FileResponse(stored, as_attachment=True, filename=document.original_name)
 
 
 @login_required

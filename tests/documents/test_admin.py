@@ -68,3 +68,10 @@ def test_admin_process_again_requeues_failed_documents(
     failed.refresh_from_db()
     assert (failed.status, failed.error) == (Document.Status.PENDING, "")
     assert len(queued) == 1
+
+
+def test_staff_with_view_permission_can_follow_the_download_link(admin_browser, make_document, user):
+    document = make_document(user, b"x", "theirs.txt")
+    response = admin_browser.get(f"/documents/{document.pk}/download/")
+    assert response.status_code == 302
+    assert document.file.name in response["Location"]
