@@ -17,6 +17,11 @@ def fmt(value, digits: int = 2, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
+def code(text: str) -> str:
+    """Inline code that may itself contain backticks."""
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
 def table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in row) + " |" for row in rows]
@@ -148,15 +153,18 @@ def outages_md(results: dict) -> str:
 
 def bad_input_md(results: dict) -> str:
     data = results["bad_input"]
-    env_rows = [[c["case"], f"`{c['process']}`", c["exit_code"], f"`{c['first_line']}`", c["lines"],
-                 fmt(c["traceback"])] for c in data["environments"]]
-    stack_rows = [[c["case"], c["stack"], c["exit_code"], f"`{c['first_line']}`", c["lines"], fmt(c["traceback"])]
+    env_rows = [[c["case"], f"`{c['process']}`", ", ".join(f"{k}={v}" for k, v in c["change"].items()),
+                 c["exit_code"], code(c.get("message", c["first_line"])), c["lines"], fmt(c["traceback"])]
+                for c in data["environments"]]
+    stack_rows = [[c["case"], code(c.get("command", c["stack"])), c["exit_code"],
+                   code(c.get("message", c["first_line"])), c["lines"], fmt(c["traceback"])]
                   for c in data["stack_configs"]]
     return ("Malformed environments (production mode, one change from a good environment), each run with "
-            "the Procfile's command:\n\n"
-            + table(["case", "process", "exit", "message (first line)", "lines", "traceback"], env_rows)
-            + "\n\nMalformed stack configs, each evaluated with the real Pulumi program under mocks:\n\n"
-            + table(["case", "stack", "exit", "message (first line)", "lines", "traceback"], stack_rows))
+            "the Procfile's command for that process; the message is the problem line printed under the "
+            "header `keel: the environment is not a valid configuration (N problems):`.\n\n"
+            + table(["case", "process", "change", "exit", "message", "stderr lines", "traceback"], env_rows)
+            + "\n\nMalformed stack configs, each run through `keel check` (the Pulumi program under mocks):\n\n"
+            + table(["case", "command", "exit", "message (first line)", "stderr lines", "traceback"], stack_rows))
 
 
 def stack_md(results: dict) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from dataclasses import dataclass
 
 from bench import harness, ourapp, targets
@@ -44,8 +43,11 @@ ENV_CASES = (
 def summarise_output(stderr: str, stdout: str) -> dict:
     text = stderr.strip() or stdout.strip()
     lines = [line for line in text.splitlines() if line.strip()]
+    # A header line, then one indented line per problem: the problems are the message.
+    problems = [line.strip() for line in lines if line.startswith((" ", "\t"))]
     return {
         "first_line": lines[0] if lines else "",
+        "message": " / ".join(problems) if problems else (lines[0] if lines else ""),
         "lines": len(lines),
         "traceback": "Traceback (most recent call last)" in stderr + stdout,
         "output": "\n".join(lines[:6]),
@@ -80,7 +82,7 @@ def env_case(case: EnvCase, good_env: dict[str, str]) -> dict:
 class StackCase:
     name: str
     stack: str
-    overrides: dict
+    overrides: dict[str, object]
 
 
 STACK_CASES = (
@@ -89,23 +91,18 @@ STACK_CASES = (
     StackCase("web count negative", "staging", {"keel:web": {"count": -1}}),
     StackCase("log retention not a CloudWatch value", "staging", {"keel:logRetentionDays": 10}),
     StackCase("region malformed", "staging", {"aws:region": "europe"}),
-    StackCase("unknown config key", "staging", {"keel:webCount": 3}),
     StackCase("domain malformed", "prod", {"keel:domain": "not a domain"}),
+    StackCase("no such stack", "nosuch", {}),
 )
-
-STACK_RUNNER = """
-import sys, json
-from keel.evaluate import evaluate_stack
-stack, overrides = sys.argv[1], json.loads(sys.argv[2])
-evaluate_stack(stack, overrides=overrides)
-print("evaluated without error")
-"""
 
 
 def stack_case(case: StackCase) -> dict:
-    """Evaluate the stack with one malformed config value, as `pulumi preview` would run the program."""
-    argv = [sys.executable, "-c", STACK_RUNNER, case.stack, json.dumps(case.overrides)]
-    return {"case": case.name, "stack": case.stack, "config": case.overrides,
+    """`keel check --stack S --set KEY=VALUE`: the program evaluated under mocks with one bad value."""
+    argv = [str(targets.VENV_BIN / "keel"), "check", "--stack", case.stack]
+    for key, value in case.overrides.items():
+        argv += ["--set", f"{key}={value if isinstance(value, str) else json.dumps(value)}"]
+    shown = " ".join(f"--set {a}" for a in argv[argv.index("--set") + 1::2]) if "--set" in argv else ""
+    return {"case": case.name, "stack": case.stack, "command": f"keel check --stack {case.stack} {shown}".strip(),
             **run_rejected(argv, targets.base_env(), harness.REPO)}
 
 
