@@ -203,3 +203,9 @@ def test_check_and_diff_make_no_aws_call():
 
 def test_provider_pickles_by_reference():
     assert b"keel.components.deploy_check" in base64.b64decode(serialize_provider(DeployCheckProvider()))
+
+
+def test_unknown_aws_profile_fails_with_a_clear_message(monkeypatch):
+    monkeypatch.setattr("keel.components.deploy_check.say", lambda message, error=False: None)
+    with pytest.raises(DeployFailed, match=r"AWS is not reachable with region 'eu-west-1' and profile 'no-such-keel-profile'"):
+        DeployCheckProvider().create(provider_props(profile="no-such-keel-profile"))

@@ -306,3 +306,15 @@ def test_provider_pickles_and_loads_in_a_fresh_process():
                             cwd=REPO.parent, timeout=60, check=False)
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.strip() == "ReleaseProvider True"
+
+
+def test_unknown_aws_profile_fails_with_a_clear_message(monkeypatch, output):
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    provider = ReleaseProvider(output=output)  # the real boto3 session, as in `pulumi up`
+
+    with pytest.raises(ReleaseFailed) as failure:
+        provider.create(props(profile="no-such-profile-for-keel"))
+
+    message = str(failure.value)
+    assert message.startswith("Release failed: AWS is not reachable with region 'eu-west-1' and profile 'no-such-profile-for-keel'")
+    assert "The config profile (no-such-profile-for-keel) could not be found" in message

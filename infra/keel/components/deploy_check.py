@@ -291,18 +291,25 @@ class DeployCheckProvider(ResourceProvider):
 
     def _check(self, props: dict[str, Any]) -> dict[str, Any]:
         region, profile = props.get("region") or None, props.get("profile") or None
-        watcher = (self.watcher_factory or default_watcher)(region, profile)
         timeout = float(props.get("timeout_minutes") or DEFAULT_TIMEOUT_MINUTES) * 60
+        output: Callable[[str, bool], None] = say
         try:
+            watcher = (self.watcher_factory or default_watcher)(region, profile)
+            output = watcher.output
             summaries = watcher.wait(props["cluster_arn"], wanted_from_props(props), timeout)
         except DeployFailed as failure:
             message = str(failure)
+        except BotoCoreError as error:  # no credentials, unknown profile, no region
+            message = (
+                f"Deploy check failed: AWS is not reachable with region {region!r} and profile {profile!r}: "
+                f"{error}. Set aws:region/aws:profile or the AWS_* environment as for pulumi-aws."
+            )
         else:
             outs = {key: value for key, value in props.items() if key != "__provider"}
             outs["summaries"] = summaries
             return outs
         # Raised outside the handler so the error Pulumi shows has no chained traceback.
-        watcher.output(message, True)
+        output(message, True)
         raise DeployFailed(message)
 
 

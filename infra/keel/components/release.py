@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+from botocore.exceptions import BotoCoreError
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from keel.components import PACKAGE
@@ -239,6 +240,12 @@ class ReleaseProvider(ResourceProvider):
         except TaskError as error:
             message = (
                 f"Release failed: {error}\n"
+                "The services were not updated; the previous version keeps serving."
+            )
+        except BotoCoreError as error:  # no credentials, unknown profile, no region
+            message = (
+                f"Release failed: AWS is not reachable with region {request.region!r} and profile "
+                f"{request.profile!r}: {error}. Set aws:region/aws:profile or the AWS_* environment as for pulumi-aws.\n"
                 "The services were not updated; the previous version keeps serving."
             )
         # Raised here, outside the handlers, so the error Pulumi shows has no chained traceback.
