@@ -66,7 +66,6 @@ DEFAULT_STARTED_BY = "keel"
 STARTED_BY_MAX = 128  # RunTask's limit
 STOP_REASON_MAX = 255  # StopTask's limit
 _DESCRIBE_BATCH = 100  # DescribeTasks takes at most 100 tasks
-_NOT_STARTED_STATUSES = ("PROVISIONING", "PENDING", "ACTIVATING")
 
 
 class TaskError(Exception):
