@@ -47,8 +47,11 @@ Behaviour worth knowing:
   ``drain_settle`` seconds have passed (CloudWatch makes the last lines visible a little late).
 * On timeout the task is stopped (StopTask with a reason) and the runner waits up to
   ``stop_grace`` seconds for STOPPED, so the result still carries the final state and lines.
+  If StopTask itself fails, the result says so (``stop_error``) with the command to stop it.
+* A log read error other than "not yet" (say, no logs:GetLogEvents permission) ends the
+  following, not the wait: it is passed on once as a line and kept in ``log_error``.
 * Clock, sleep and the boto3 clients are injectable, so tests with botocore's Stubber run in
-  milliseconds.
+  milliseconds. ``aws_clients(region, profile, "ecs", "logs")`` makes real ones (standard chain).
 """
 
 from __future__ import annotations
