@@ -9,9 +9,7 @@ from keel.cli import main
 
 @pytest.mark.parametrize("command", ["run", "shell", "logs", "status"])
 def test_every_command_has_help(command, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main([command, "--help"])
-    assert exit_info.value.code == 0
+    assert main([command, "--help"]) == 0
     help_text = capsys.readouterr().out
     assert f"usage: keel {command}" in help_text
     assert "--stack NAME" in help_text and "--outputs FILE" in help_text
@@ -21,6 +19,14 @@ def test_no_command_prints_help_and_fails(keel):
     result = keel()
     assert result.code == 2
     assert "run" in result.err and "status" in result.err
+
+
+def test_argument_errors_are_two_lines(capsys):
+    assert main(["run", "--cpu", "lots", "--", "true"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "keel run: argument --cpu: invalid int value: 'lots'",
+        "keel: see `keel run --help`",
+    ]
 
 
 def failing_client(error):

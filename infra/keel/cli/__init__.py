@@ -25,8 +25,15 @@ OPTIONAL_COMMANDS = frozenset({"check"})
 INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors cut to two lines: what is wrong, and where the usage is."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message}\nkeel: see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="keel",
         description="Run admin commands as one-off ECS tasks, open a shell, read logs and status, "
         "for a Keel stack. Every fact comes from the stack outputs (pulumi stack output, or --outputs FILE).",
@@ -57,7 +64,10 @@ def main(argv: list[str] | None = None, context: Context | None = None) -> int:
     context.debug = debug
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as done:  # --help, or an argument error already printed
+            return done.code if isinstance(done.code, int) else 0
         if not getattr(args, "func", None):
             parser.print_help(context.stderr)
             return 2
