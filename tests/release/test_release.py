@@ -32,6 +32,7 @@ from .stubs import (
     expect_run_task,
     expect_stream_missing,
     make_runner,
+    run_task_params,
     task,
 )
 
@@ -179,6 +180,42 @@ def test_task_that_never_starts_fails_with_stop_code_and_reason(provider, ecs, l
     assert "never ran its container 'release'" in message
     assert "stopCode TaskFailedToStart" in message and reason in message
     assert "exited with code" not in message
+
+
+def test_task_going_from_pending_straight_to_stopped_succeeds_on_its_exit_code(provider, ecs, logs, output):
+    expect_no_running_release(ecs)
+    ecs.stubber.add_response("run_task", {"tasks": [task("PENDING")], "failures": []}, run_task_params())
+    expect_describe(ecs, task("STOPPED", exit_code=0, stop_code="EssentialContainerExited"))
+    expect_stream_missing(logs)
+    expect_log_page(logs, ["No migrations to apply."], None, "f/1")
+    for _ in range(3):
+        expect_log_end(logs, "f/1")
+
+    result = provider.create(props())
+
+    assert result.outs["exit_code"] == 0
+    statuses = [line.split()[3] for line in output.text("info") if line.startswith(f"release: task {TASK_ID} ")
+                and line.split()[3].isupper()]
+    assert statuses == ["PENDING", "STOPPED"]
+    assert "release | No migrations to apply." in output.text("info")
+
+
+def test_log_stream_that_appears_late_is_streamed_from_its_first_line(provider, ecs, logs, output):
+    expect_no_running_release(ecs)
+    expect_run_task(ecs)
+    for _ in range(2):
+        expect_describe(ecs, task("PENDING"))
+        expect_stream_missing(logs)
+    expect_describe(ecs, task("RUNNING", started=True))
+    expect_log_page(logs, ["Operations to perform:"], None, "f/1")
+    expect_log_end(logs, "f/1")
+    expect_describe(ecs, task("STOPPED", exit_code=0))
+    for _ in range(3):
+        expect_log_end(logs, "f/1")
+
+    provider.create(props())
+
+    assert [line for line in output.text("info") if line.startswith("release |")] == ["release | Operations to perform:"]
 
 
 def test_timeout_stops_the_task_and_fails(provider, ecs, logs):
