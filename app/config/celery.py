@@ -14,6 +14,7 @@ from celery import Celery, signals
 from kombu.utils.objects import cached_property
 
 from config.env import load_or_exit
+from config.logs import signal_safe_json_say
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -50,9 +51,12 @@ class KeelCelery(Celery):
     # Imported here, not at the top: celery.apps.worker copies REMAP_SIGTERM when first imported.
     @cached_property
     def Worker(self):
-        from celery.apps.worker import Worker
+        from celery.apps import worker
 
-        return self.subclass_with_self(type("Worker", (_QuietInJson, Worker), {}))
+        if ENV["LOG_FORMAT"] == "json":
+            # The shutdown messages Celery writes from its signal handlers become JSON lines too.
+            worker.safe_say = signal_safe_json_say
+        return self.subclass_with_self(type("Worker", (_QuietInJson, worker.Worker), {}))
 
     @cached_property
     def Beat(self):

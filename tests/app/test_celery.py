@@ -121,7 +121,8 @@ def test_sigterm_finishes_short_tasks_and_requeues_long_ones(broker):
     requeued = [json.loads(raw) for raw in broker.lrange(QUEUE, 0, -1)]
     assert [message["headers"]["id"] for message in requeued] == [long.id]  # back in the queue
     assert output.count("Initiating Soft Shutdown") == 1
-    json_out = [json.loads(line) for line in output.lines if line.startswith("{")]
+    assert output.count('"message": "worker: Cold shutdown (MainProcess)"') == 1  # SIGTERM remapped
+    json_out = [json.loads(line) for line in output.lines if line.strip()]  # every line is JSON
     sleeping = [line for line in json_out if line["message"] == "sleeping"]
     assert {line["task_id"] for line in sleeping} == {short.id, long.id}  # task lines carry their id
     assert all(line["task_name"] == "keel_test.sleep" for line in sleeping)
