@@ -91,3 +91,19 @@ def test_check_command_is_registered_when_present_and_skipped_when_absent(monkey
     monkeypatch.setitem(sys.modules, "keel.cli.check", None)  # as if the module did not exist
     help_text = build_parser().format_help()
     assert "check " not in help_text and "status " in help_text
+
+
+def test_credential_problems_inside_the_task_runner_keep_their_hint(keel, outputs_file):
+    class NoCredentialsEcs:
+        def get_paginator(self, name):
+            return self
+
+        def paginate(self, **request):
+            raise NoCredentialsError()
+
+    keel.ecs = NoCredentialsEcs()
+    result = keel("run", "--outputs", str(outputs_file()), "--", "true")
+
+    assert result.code == 1
+    assert result.err.splitlines()[0] == "keel: no usable AWS credentials found"
+    assert "AWS_PROFILE" in result.err.splitlines()[1]

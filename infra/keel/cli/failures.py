@@ -21,8 +21,10 @@ _DENIED = {"AccessDenied", "AccessDeniedException"}
 
 def explain(error: Exception) -> KeelError | None:
     """A KeelError for AWS failures the user can fix, or None for a genuinely unexpected error."""
-    if isinstance(error, TaskError):  # the task runner's messages are already meant for users
-        return KeelError(str(error))
+    if isinstance(error, TaskError):
+        # The runner's message names the call; the AWS error under it may say what to do.
+        underlying = explain(error.__context__) if isinstance(error.__context__, Exception) else None
+        return underlying if underlying and underlying.hint else KeelError(str(error))
     if isinstance(error, aws.NoCredentialsError | aws.PartialCredentialsError | aws.CredentialRetrievalError):
         return KeelError("no usable AWS credentials found", hint=_CREDENTIALS_HINT)
     if isinstance(error, aws.TokenRetrievalError | aws.SSOTokenLoadError | aws.UnauthorizedSSOTokenError):
