@@ -66,6 +66,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 DEFAULT_STARTED_BY = "keel"
+RELEASE_STARTED_BY = "keel-release"  # the release gate's tasks (keel.components.release)
 STARTED_BY_MAX = 128  # RunTask's limit
 STOP_REASON_MAX = 255  # StopTask's limit
 _DESCRIBE_BATCH = 100  # DescribeTasks takes at most 100 tasks
@@ -715,6 +716,7 @@ def _result(
 
 
 __all__ = [
+    "RELEASE_STARTED_BY",
     "LogFollower",
     "LogLine",
     "LogSource",

@@ -50,6 +50,7 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 
 from keel.components import PACKAGE
 from keel.tasks import (
+    RELEASE_STARTED_BY,
     LogLine,
     LogSource,
     StatusChange,
@@ -61,7 +62,7 @@ from keel.tasks import (
     readable_line,
 )
 
-STARTED_BY = "keel-release"
+STARTED_BY = RELEASE_STARTED_BY
 DEFAULT_TIMEOUT_MINUTES = 30
 MAX_TIMEOUT_MINUTES = 24 * 60
 # The value Pulumi puts in a property that is not known yet (preview of a changed input).
