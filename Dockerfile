@@ -37,7 +37,7 @@ RUN DJANGO_DEBUG=false \
     REDIS_URL=redis://build.invalid:6379/0 \
     AWS_STORAGE_BUCKET_NAME=build-only \
     /opt/venv/bin/python manage.py collectstatic --noinput --verbosity 0 \
- && /opt/venv/bin/python -m compileall -q --invalidation-mode unchecked-hash /srv/app
+ && /opt/venv/bin/python -m compileall -q -f --invalidation-mode unchecked-hash /srv/app
 
 # ---- runtime: the virtualenv and the app, run as an unprivileged user ----
 FROM --platform=linux/amd64 python:3.11-slim-bookworm AS runtime
