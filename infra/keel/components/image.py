@@ -7,6 +7,7 @@ are immutable, and the same sources give the same tag, so an unchanged app pushe
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -18,11 +19,14 @@ import pulumi_docker as docker
 from keel.components import PACKAGE, child
 
 ROOT = Path(__file__).resolve().parents[3]
-# What the Dockerfile copies: a change to any of these is a new image.
+# A superset of the build context (.dockerignore is an allowlist of Procfile, requirements/app.txt and
+# app/): whenever pulumi-docker would rebuild, the tag changes too, so a rebuild never pushes a new
+# digest to an existing immutable tag.
 BUILD_INPUTS = ("Dockerfile", ".dockerignore", "Procfile", "pyproject.toml", "requirements/app.txt", "app")
 SKIPPED = ("__pycache__", ".pyc", ".pytest_cache", "media", "staticfiles")
 
 
+@functools.lru_cache(maxsize=4)
 def source_hash(root: Path = ROOT) -> str:
     """A short hash of the build inputs' paths and contents."""
     digest = hashlib.sha256()
@@ -58,8 +62,8 @@ class Image(pulumi.ComponentResource):
         self.image = docker.Image(
             f"{name}-image",
             image_name=pulumi.Output.concat(args.repository_url, ":", tag),
-            build=docker.DockerBuildArgs(context=context, dockerfile=os.path.join(context, "Dockerfile"),
-                                         platform=args.platform),
+            # The Dockerfile at the context's root is docker's default; no path to get wrong.
+            build=docker.DockerBuildArgs(context=context, platform=args.platform),
             # A preview should not need Docker or push anything; the digest is known after `up`.
             build_on_preview=False,
             registry=docker.RegistryArgs(server=args.registry_server, username=args.registry_username,
