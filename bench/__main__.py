@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 import traceback
@@ -139,7 +140,7 @@ def run_bad_input(lab: Lab, results: dict, quick: bool) -> dict:
 
 def run_stack(lab: Lab, results: dict, quick: bool) -> dict:
     boot = (results.get("cold_start") or {}).get("targets", {}).get("ours", {}).get("median_s") or 0.0
-    exit_s = (results.get("shutdown") or {}).get("sigterm", {}).get("master_exit_after_requests_s") or 0.0
+    exit_s = (results.get("shutdown") or {}).get("sigterm", {}).get("master_exit_after_last_response_s") or 0.0
     return stack.run(boot, max(exit_s, 0.0), stacks=("dev",) if quick else stack.STACKS)
 
 
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     harness.install_cleanup()
+    shutil.rmtree(harness.LOGS, ignore_errors=True)  # this run's logs only
     started = time.time()
     results: dict = {"meta": {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "quick": args.quick,

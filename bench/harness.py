@@ -198,6 +198,28 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds used by a process and by its children it has reaped (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime, stime, cutime, cstime are fields 14-17 of stat; fields[0] here is field 3.
+    return sum(int(v) for v in fields[11:15]) / _TICK
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a server and its live workers, plus workers it has already reaped.
+
+    Sampled before and after a load run, the difference counts a worker recycled in between
+    exactly once: live at the first sample, in the master's reaped-children time at the second.
+    """
+    return cpu_seconds(pid) + sum(cpu_seconds(child) for child in children(pid))
+
+
 def median(values: list[float]) -> float:
     ordered = sorted(values)
     mid = len(ordered) // 2

@@ -64,14 +64,19 @@ def throughput_md(results: dict) -> str:
         for entry in data["targets"].values():
             summary = (entry.get("summary") or {}).get(view)
             if summary is None:
-                rows.append([title, entry["label"], f"status {entry['status'].get(view)}", "–", "–", "–", "–"])
+                rows.append([title, entry["label"], f"status {entry['status'].get(view)}", "–", "–", "–", "–", "–"])
                 continue
             ratio = summary["rps"] / base[view]["rps"] if base.get(view) else None
             rows.append([title, entry["label"], fmt(summary["rps"], 0), fmt(ratio, 2, "x"),
-                         fmt(summary["p50_ms"], 2, " ms"), fmt(summary["p99_ms"], 2, " ms"), summary["failed"]])
+                         fmt(summary["p50_ms"], 2, " ms"), fmt(summary["p99_ms"], 2, " ms"),
+                         fmt(summary.get("server_cpu_ms_per_request"), 2, " ms"), summary["failed"]])
     return (f"wrk, {data['seconds']:g} s at {data['connections']} connections, 2 threads; "
             f"{data['rounds']} round(s), targets interleaved.\n\n"
-            + table(["view", "target", "req/s", "vs startproject", "p50", "p99", "failed"], rows))
+            + table(["view", "target", "req/s", "vs startproject", "p50", "p99", "server CPU per request", "failed"],
+                    rows)
+            + "\n\nServer CPU per request is the CPU time of the gunicorn master and workers (recycled workers "
+              "included) divided by the requests served: unlike req/s it hardly moves when other processes "
+              "load the machine, so it is the steadier comparison on a shared host.")
 
 
 def gunicorn_md(results: dict) -> str:
@@ -114,9 +119,12 @@ def shutdown_md(results: dict) -> str:
     rows = [
         ["SIGTERM, slow requests in flight", f"{term['in_flight']} x {term['request_seconds']:g} s",
          f"{term['completed_200']} of {term['in_flight']} got 200", term["failed"],
-         f"master exited {fmt(term['master_exit_s'], 2, ' s')} after SIGTERM"],
+         f"last response {fmt(term.get('last_response_after_sigterm_s'), 2, ' s')} and master exit "
+         f"{fmt(term['master_exit_s'], 2, ' s')} after SIGTERM "
+         f"({fmt(term.get('master_exit_after_last_response_s'), 2, ' s')} after the last response)"],
         ["SIGHUP under wrk load", f"{hup['seconds']:g} s, 16 connections",
          f"{hup['requests']} requests, workers replaced: {fmt(hup['workers_replaced'])}", hup["failed"],
+         f"old workers gone {fmt(hup.get('old_workers_gone_after_hup_s'), 2, ' s')} after SIGHUP; "
          f"master alive: {fmt(hup['master_alive'])}"],
     ]
     return (f"gunicorn: {g.get('workers')} x {g.get('worker_class')} worker(s), {g.get('threads')} threads, "

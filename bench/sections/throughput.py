@@ -58,9 +58,13 @@ def run(targets: list[Target], seconds: float, rounds: int) -> dict:
                     entry = result["targets"][target.name]
                     if entry["status"][view] != 200:
                         continue
+                    cpu_before = harness.tree_cpu_seconds(procs[target.name].pid)
                     measured, _ = wrk.run(target.url(path_of(target, view)), seconds,
                                           headers=headers_of(target, view))
-                    entry["runs"][view].append(measured.as_dict())
+                    cpu = harness.tree_cpu_seconds(procs[target.name].pid) - cpu_before
+                    # CPU per request barely moves with other load on a shared machine; req/s does.
+                    cpu_ms = cpu * 1000 / measured.requests if measured.requests else None
+                    entry["runs"][view].append(measured.as_dict() | {"server_cpu_ms_per_request": cpu_ms})
         for target in targets:
             result["memory"][target.name] = memory_of(procs[target.name])
             entry = result["targets"][target.name]
@@ -80,5 +84,6 @@ def summarise(runs: list[dict]) -> dict | None:
         "p50_ms": harness.median([r["p50_ms"] for r in runs]),
         "p99_ms": harness.median([r["p99_ms"] for r in runs]),
         "failed": sum(r["failed"] for r in runs),
+        "server_cpu_ms_per_request": harness.median([r["server_cpu_ms_per_request"] or 0 for r in runs]),
         "requests": sum(r["requests"] for r in runs),
     }
