@@ -32,8 +32,7 @@ max_requests = 1000
 max_requests_jitter = 200
 # No control socket: it would be created under $HOME, and the root filesystem is read-only.
 control_socket_disable = True
-forwarded_allow_ips = "*"  # only the load balancer can reach the task
-proxy_allow_ips = "*"
+forwarded_allow_ips = "*"  # trust X-Forwarded-*: only the load balancer can reach the task
 
 accesslog = "-"
 errorlog = "-"

@@ -14,7 +14,7 @@ from celery import Celery, signals
 from kombu.utils.objects import cached_property
 
 from config.env import load_or_exit
-from config.logs import signal_safe_json_say
+from config.logs import REQUEST_ID, signal_safe_json_say
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -84,3 +84,22 @@ def use_django_logging(**kwargs) -> None:
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+
+
+@signals.before_task_publish.connect
+def carry_request_id(headers=None, **kwargs) -> None:
+    """A task enqueued while serving a request carries that request's id in its message headers."""
+    request_id = REQUEST_ID.get()
+    if request_id and headers is not None:
+        headers.setdefault("request_id", request_id)
+
+
+@signals.task_prerun.connect
+def adopt_request_id(task=None, **kwargs) -> None:
+    """The worker's log lines for that task then show the id of the request that caused it."""
+    REQUEST_ID.set(getattr(task.request, "request_id", None) if task is not None else None)
+
+
+@signals.task_postrun.connect
+def drop_request_id(**kwargs) -> None:
+    REQUEST_ID.set(None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import warnings
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -142,6 +143,9 @@ MEDIA_ROOT = BASE_DIR / "media"
 MEDIA_URL = "/media/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATIC_URL = "/static/"
+if DEBUG:
+    # Locally nothing is collected (the image collects at build); WhiteNoise serves from the apps.
+    warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
 # The container's root filesystem is read-only: large uploads spill to /tmp (a tmpfs).
 FILE_UPLOAD_TEMP_DIR = "/tmp"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440

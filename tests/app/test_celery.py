@@ -12,6 +12,7 @@ import time
 import pytest
 import redis
 from config import contract
+from config.logs import REQUEST_ID
 from django.conf import settings
 
 from .helpers import REPO_ROOT, app_env
@@ -105,7 +106,11 @@ def test_sigterm_finishes_short_tasks_and_requeues_long_ones(broker):
     output = Output(worker.stdout)
     try:
         output.wait_for("ready.")
-        short = app.send_task("keel_test.sleep", args=[1.5], queue=QUEUE)
+        token = REQUEST_ID.set("upload-req-1")  # as if enqueued while serving a request
+        try:
+            short = app.send_task("keel_test.sleep", args=[1.5], queue=QUEUE)
+        finally:
+            REQUEST_ID.reset(token)
         long = app.send_task("keel_test.sleep", args=[60], queue=QUEUE)
         deadline = time.monotonic() + 30
         while output.count('"message": "sleeping"') < 2 and time.monotonic() < deadline:
@@ -126,3 +131,5 @@ def test_sigterm_finishes_short_tasks_and_requeues_long_ones(broker):
     sleeping = [line for line in json_out if line["message"] == "sleeping"]
     assert {line["task_id"] for line in sleeping} == {short.id, long.id}  # task lines carry their id
     assert all(line["task_name"] == "keel_test.sleep" for line in sleeping)
+    request_ids = {line["task_id"]: line["request_id"] for line in sleeping}
+    assert request_ids == {short.id: "upload-req-1", long.id: None}  # the enqueuing request's id
