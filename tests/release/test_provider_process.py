@@ -108,8 +108,8 @@ def test_failed_create_reaches_the_engine_as_one_clear_error(provider_process, a
 
     details = failure.value.details()
     assert details.rstrip().splitlines()[-2].startswith("keel.components.release.ReleaseFailed: Release failed: RunTask of")
-    assert details.rstrip().endswith("The services were not updated; the previous version keeps serving.")
+    assert details.rstrip().endswith("No service was changed (web, worker and beat wait for a successful release); the version already serving keeps serving.")
     process.terminate()
     stderr = process.stderr.read()
     assert f"error: Release failed: RunTask of {TD} on {cluster} failed:" in stderr
-    assert "error: The services were not updated; the previous version keeps serving." in stderr
+    assert "error: No service was changed (web, worker and beat wait for a successful release); the version already serving keeps serving." in stderr

@@ -157,7 +157,7 @@ def test_non_zero_exit_fails_with_the_exit_code_and_the_last_lines(provider, ecs
     message = str(failure.value)
     assert "exited with code 1" in message
     assert 'ProgrammingError: column "owner_id" does not exist' in message.split("Last 2 log lines")[1]
-    assert "The services were not updated; the previous version keeps serving." in message
+    assert "No service was changed (web, worker and beat wait for a successful release); the version already serving keeps serving." in message
     assert output.text("error") == message.splitlines()  # shown once, cleanly, as an error diagnostic
     # JSON log lines are shown readably, live and in the message, exception included
     assert "release | INFO      Applying documents.0002_add_owner..." in output.text("info")

@@ -63,6 +63,10 @@ from keel.tasks import (
 )
 
 STARTED_BY = RELEASE_STARTED_BY
+NOTHING_CHANGED = (
+    "No service was changed (web, worker and beat wait for a successful release); "
+    "the version already serving keeps serving."
+)
 DEFAULT_TIMEOUT_MINUTES = 30
 MAX_TIMEOUT_MINUTES = 24 * 60
 # The value Pulumi puts in a property that is not known yet (preview of a changed input).
@@ -241,13 +245,13 @@ class ReleaseProvider(ResourceProvider):
         except TaskError as error:
             message = (
                 f"Release failed: {error}\n"
-                "The services were not updated; the previous version keeps serving."
+                f"{NOTHING_CHANGED}"
             )
         except BotoCoreError as error:  # no credentials, unknown profile, no region
             message = (
                 f"Release failed: AWS is not reachable with region {request.region!r} and profile "
                 f"{request.profile!r}: {error}. Set aws:region/aws:profile or the AWS_* environment as for pulumi-aws.\n"
-                "The services were not updated; the previous version keeps serving."
+                f"{NOTHING_CHANGED}"
             )
         # Raised here, outside the handlers, so the error Pulumi shows has no chained traceback.
         self._say(message, error=True)
@@ -272,7 +276,7 @@ class ReleaseProvider(ResourceProvider):
         if not result.succeeded:
             raise ReleaseFailed(
                 f"Release failed: {result.failure_message()}\n"
-                "The services were not updated; the previous version keeps serving. "
+                f"{NOTHING_CHANGED} "
                 "Fix the cause and run `pulumi up` again (it re-runs the release)."
             )
         self._say(f"release: task {result.task_id} exited 0 after {format_elapsed(result.elapsed)}")
