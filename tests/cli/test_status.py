@@ -47,6 +47,7 @@ def expect_release_tasks(stubber, running, stopped):
         )
         if tasks:
             stubber.add_response("describe_tasks", {"tasks": tasks, "failures": []})
+        if any(t.get("startedBy") == "keel-release" for t in tasks):
             return  # a release running now is the answer; stopped ones are not asked for
 
 
@@ -74,7 +75,9 @@ def test_status_shows_services_deployments_and_the_last_release(keel, ecs_stub, 
     assert "FAILED: ECS deployment circuit breaker: tasks failed to start." in worker
     beat = next(line for line in lines if line.startswith("beat "))
     assert "IN_PROGRESS (deploying keel-staging-beat:8)" in beat
-    assert lines[-1] == "release  succeeded, exit code 0 (keel-staging-release:7, stopped 2026-11-24T02:00:00Z)"
+    assert lines[2].startswith("image    123456789012.dkr.ecr.eu-west-1.amazonaws.com/keel@sha256:")
+    assert "release  succeeded, exit code 0 (keel-staging-release:7, stopped 2026-11-24T02:00:00Z)" in lines
+    assert lines[-1] == "one-offs none running"
 
 
 def test_a_release_that_never_started(keel, ecs_stub, outputs_file):
@@ -116,3 +119,15 @@ def test_access_denied_is_a_short_error(keel, ecs_stub, outputs_file):
     assert "Traceback" not in result.err
 
 
+
+
+def test_running_one_offs_are_listed_and_are_not_releases(keel, ecs_stub, outputs_file):
+    _, stubber = ecs_stub
+    expect_services(stubber, [service(p, 1, 1, "COMPLETED") for p in ("web", "worker", "beat")])
+    console = {**task("RUNNING", startedBy="keel-shell", createdAt=AT), "taskArn": f"arn:aws:ecs:eu-west-1:1:task/{CLUSTER}/console01"}
+    expect_release_tasks(stubber, running=[console], stopped=[release_task("release0001", "keel-release", 0, AT)])
+
+    out = keel("status", "--outputs", str(outputs_file())).out
+
+    assert "release  succeeded, exit code 0" in out
+    assert "one-offs task console01 (keel-shell, RUNNING, since 2026-11-24T02:00:00Z)" in out

@@ -27,7 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "status",
         "show the URL, the services, their last deployment and the last release",
         "Show the stack's URL, each service's desired and running task counts and task "
-        "definition, the state of its last deployment, and the last release task.",
+        "definition, the state of its last deployment, the last release task, and any keel run or "
+        "keel shell task still running.",
     )
     parser.set_defaults(func=command)
 
@@ -37,11 +38,14 @@ def command(args: argparse.Namespace, context: Context) -> int:
     ecs = context.client("ecs", outputs.region)
     context.out(f"stack    {outputs.name}")
     context.out(f"url      {outputs.url or '(not exported)'}")
+    context.out(f"image    {outputs.values.get(out.IMAGE_REF) or '(not exported)'}")
     context.out("")
     for line in service_table(ecs, outputs):
         context.out(line)
     context.out("")
-    context.out(f"release  {last_release(ecs, outputs)}")
+    running = family_tasks(ecs, outputs, "RUNNING")
+    context.out(f"release  {last_release(ecs, outputs, running)}")
+    context.out(f"one-offs {one_offs(running)}")
     return 0
 
 
@@ -88,18 +92,34 @@ def deployment_state(service: dict[str, Any]) -> str:
     return f"{state}: {reason}" if reason else state
 
 
-def last_release(ecs: Any, outputs: stack.StackOutputs) -> str:
-    """The newest release-family task that the release gate started (not a keel run one-off)."""
-    release_family = family_of(outputs.task_definition("release"))
-    running = _release_tasks(ecs, outputs, release_family, "RUNNING")
-    if running:
-        newest = max(running, key=lambda task: _when(task, "createdAt"))
+def last_release(ecs: Any, outputs: stack.StackOutputs, running: list[dict]) -> str:
+    """The newest release-family task that is not a keel one-off: running now, or its outcome."""
+    releases = [task for task in running if not is_one_off(task)]
+    if releases:
+        newest = max(releases, key=lambda task: _when(task, "createdAt"))
         return f"running now: task {task_id_of(newest['taskArn'])}, {newest.get('lastStatus')}"
-    stopped = _release_tasks(ecs, outputs, release_family, "STOPPED")
+    stopped = [task for task in family_tasks(ecs, outputs, "STOPPED") if not is_one_off(task)]
     if not stopped:
-        return f"none in the last hour (ECS keeps stopped tasks of family {release_family} about an hour)"
+        family = family_of(outputs.task_definition("release"))
+        return f"none in the last hour (ECS keeps stopped tasks of family {family} about an hour)"
     newest = max(stopped, key=lambda task: _when(task, "stoppedAt"))
     return describe_outcome(newest, outputs.container("release"))
+
+
+def one_offs(running: list[dict]) -> str:
+    """keel run / keel shell tasks still running: a forgotten console also holds back releases."""
+    tasks = sorted((task for task in running if is_one_off(task)), key=lambda task: _when(task, "createdAt"))
+    if not tasks:
+        return "none running"
+    return "; ".join(
+        f"task {task_id_of(task['taskArn'])} ({task.get('startedBy')}, {task.get('lastStatus')}, "
+        f"since {_when(task, 'createdAt'):%Y-%m-%dT%H:%M:%SZ})"
+        for task in tasks
+    )
+
+
+def is_one_off(task: dict[str, Any]) -> bool:
+    return str(task.get("startedBy", "")).startswith(ONE_OFF_STARTED_BY)
 
 
 def describe_outcome(task: dict[str, Any], container_name: str) -> str:
@@ -120,12 +140,13 @@ def container_exit_code(task: dict[str, Any], container_name: str) -> int | None
     return None
 
 
-def _release_tasks(ecs: Any, outputs: stack.StackOutputs, release_family: str, status: str) -> list[dict]:
-    arns = ecs.list_tasks(cluster=outputs.cluster, family=release_family, desiredStatus=status).get("taskArns", [])
+def family_tasks(ecs: Any, outputs: stack.StackOutputs, desired_status: str) -> list[dict]:
+    """The release family's tasks (releases and keel one-offs) with this desired status."""
+    family = family_of(outputs.task_definition("release"))
+    arns = ecs.list_tasks(cluster=outputs.cluster, family=family, desiredStatus=desired_status).get("taskArns", [])
     if not arns:
         return []
-    tasks = ecs.describe_tasks(cluster=outputs.cluster, tasks=arns[:100]).get("tasks", [])
-    return [task for task in tasks if not str(task.get("startedBy", "")).startswith(ONE_OFF_STARTED_BY)]
+    return ecs.describe_tasks(cluster=outputs.cluster, tasks=arns[:100]).get("tasks", [])
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
