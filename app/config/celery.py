@@ -39,6 +39,7 @@ def _remap_sigterm_to_sigquit() -> None:
 ENV = load_or_exit()
 _remap_sigterm_to_sigquit()
 
+
 class _QuietInJson:
     """No ASCII-art banner on stdout when logs are JSON: every stdout line stays one JSON object
     (the worker and beat log their start and readiness through logging anyway)."""

@@ -113,3 +113,25 @@ def test_a_redis_outage_does_not_sign_users_out(settings, django_user_model):
     response = signed_in.get("/admin/")
     assert response.status_code == 200  # the session came from its database copy
     assert response.context["user"] == user
+
+
+def test_log_level_filters_what_reaches_stdout():
+    import logging.config
+
+    stream = io.StringIO()
+    config = logging_config("WARNING", "json")
+    config["handlers"]["stdout"]["stream"] = stream
+    root = logging.getLogger()
+    saved = (root.level, root.handlers[:])
+    try:
+        logging.config.dictConfig(config)
+        logging.getLogger("keel.test").info("routine detail")
+        logging.getLogger("keel.test").warning("needs attention")
+    finally:
+        from django.conf import settings
+
+        logging.config.dictConfig(settings.LOGGING)  # the named loggers' levels
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]  # pytest's capture handlers included
+    messages = [json.loads(line)["message"] for line in stream.getvalue().splitlines()]
+    assert messages == ["needs attention"]
