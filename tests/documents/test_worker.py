@@ -28,16 +28,31 @@ def database_url_of_the_test_database() -> str:
 
 
 @pytest.fixture
-def celery_worker(transactional_db, s3_server, app_dir, subprocess_env, tmp_path):
+def private_queue():
+    """Route process_document to a queue of its own for this test: a developer's worker on the
+    same broker cannot steal the task, and this test's worker takes nothing else. (One fixed
+    name, so repeated runs leave no new broker keys behind; it is emptied first.)"""
     from config.celery import app
 
-    app.control.purge()  # leftovers of earlier runs in this run's broker database
+    queue = "keel-test-documents"
+    with app.connection_for_write() as broker:
+        broker.default_channel.queue_purge(queue)
+    previous = app.conf.task_routes
+    app.conf.update(task_routes={"documents.tasks.process_document": {"queue": queue}})
+    try:
+        yield queue
+    finally:
+        app.conf.update(task_routes=previous)
+
+
+@pytest.fixture
+def celery_worker(transactional_db, s3_server, private_queue, app_dir, subprocess_env, tmp_path):
     log_path = tmp_path / "worker.log"
     env = {**subprocess_env, "DATABASE_URL": database_url_of_the_test_database(), "LOG_FORMAT": "console"}
     command = [
-        sys.executable, "-m", "celery", "--app", "config.celery", "worker",
+        sys.executable, "-m", "celery", "--app", "config.celery", "worker", "--queues", private_queue,
         "--pool", "solo", "--without-mingle", "--without-gossip", "--without-heartbeat",
-        "--loglevel", "INFO", "--hostname", f"keel-test-{uuid.uuid4().hex[:8]}@%h",
+        "--loglevel", "INFO", "--hostname", f"{private_queue}-{uuid.uuid4().hex[:8]}@%h",
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=app_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
