@@ -7,7 +7,7 @@ from typing import Any
 
 from keel.tasks import task_id_of
 
-from . import stack
+from . import oneoff, stack
 from .console import Progress, parse_duration
 from .context import Context
 from .errors import KeelError
@@ -20,7 +20,6 @@ PLUGIN_INSTALL = (
     "https://docs.aws.amazon.com/systems-manager/latest/userguide/session-manager-working-with-install-plugin.html"
 )
 EXEC_AGENT = "ExecuteCommandAgent"
-POLL_SECONDS = 3.0
 START_TIMEOUT_SECONDS = 600  # a Fargate task plus the SSM agent normally takes 30-90 s
 
 
@@ -139,7 +138,7 @@ def wait_until_exec_ready(
                 f"exec agent {agent})",
                 hint="check that the task role allows ssmmessages:* and that the subnets reach SSM",
             )
-        context.sleep(POLL_SECONDS)
+        context.sleep(oneoff.POLL_SECONDS)
 
 
 def exec_agent_status(task: dict[str, Any], container_name: str) -> str:
