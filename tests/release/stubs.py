@@ -85,7 +85,9 @@ def task(
         "createdAt": dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
         "containers": [container],
     }
-    if started if started is not None else (status in ("RUNNING", "STOPPED") and exit_code is not None):
+    if started is None:  # by default a task that has an exit code has started
+        started = exit_code is not None
+    if started:
         described["startedAt"] = dt.datetime(2026, 1, 2, 3, 4, 20, tzinfo=dt.UTC)
     if stop_code:
         described["stopCode"] = stop_code
