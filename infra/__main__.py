@@ -14,6 +14,7 @@ from keel.components.certificate import Certificate, CertificateArgs
 from keel.components.cluster import Cluster, ClusterArgs
 from keel.components.database import Database, DatabaseArgs, connection_url
 from keel.components.dns import Alias, AliasArgs
+from keel.components.endpoints import Endpoints, EndpointsArgs
 from keel.components.iam import RdsMonitoringRole, Roles, RolesArgs
 from keel.components.image import Image, ImageArgs
 from keel.components.kms import Key, KeyArgs
@@ -59,7 +60,12 @@ groups = SecurityGroups("sg", SecurityGroupsArgs(
     name=prefix, vpc_id=network.vpc_id, app_port=contract.PORT,
     listener_ports=(443, 80) if cfg.https else (80,),
     database_port=5432 if cfg.creates_database else None, cache_port=6379 if cfg.creates_cache else None,
-    external_ports=external_ports, tags=tags))
+    external_ports=external_ports, endpoints=cfg.vpc_endpoints, tags=tags))
+if cfg.vpc_endpoints:
+    Endpoints("endpoints", EndpointsArgs(
+        name=prefix, region=cfg.region, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids,
+        route_table_ids=network.private_route_table_ids, security_group_ids=[groups.endpoints.id],
+        exec_enabled=cfg.exec_enabled, tags=tags))
 
 # --- backing services (factor IV): created, or attached by URL -----------------------------------
 if cfg.creates_database:

@@ -93,6 +93,7 @@ class StackConfig:
     az_count: int
     nat_gateways: str
     flow_logs: bool
+    vpc_endpoints: bool  # interface endpoints for ECR, Logs, Secrets Manager (the S3 gateway comes along)
     # Processes
     processes: dict[str, ProcessSize]
     log_retention_days: int
@@ -179,7 +180,7 @@ def _process_presets(preset: str) -> dict[str, ProcessSize]:
 # The preset values of every scalar key, by config key. Comments give the reason per preset.
 PRESET_VALUES: dict[str, dict[str, Any]] = {
     "dev": dict(
-        vpcCidr="10.10.0.0/16", azCount=2, natGateways="single", flowLogs=False,
+        vpcCidr="10.10.0.0/16", azCount=2, natGateways="single", flowLogs=False, vpcEndpoints=False,
         logRetentionDays=14, execEnabled=True, releaseTimeoutMinutes=30, deployTimeoutMinutes=20,
         albDeletionProtection=False, albAccessLogs=False, waf=False,
         dbInstanceClass="db.t4g.micro", dbEngineVersion="16", dbAllocatedStorage=20, dbMaxAllocatedStorage=50,
@@ -190,7 +191,7 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
         mediaVersioning=False, mediaAccessLogs=False, kmsKey=False, protectData=False, secretRecoveryDays=0,
     ),
     "staging": dict(
-        vpcCidr="10.20.0.0/16", azCount=2, natGateways="single", flowLogs=False,
+        vpcCidr="10.20.0.0/16", azCount=2, natGateways="single", flowLogs=False, vpcEndpoints=False,
         logRetentionDays=30, execEnabled=True, releaseTimeoutMinutes=60, deployTimeoutMinutes=30,
         albDeletionProtection=False, albAccessLogs=False, waf=False,
         dbInstanceClass="db.t4g.small", dbEngineVersion="16", dbAllocatedStorage=20, dbMaxAllocatedStorage=100,
@@ -201,7 +202,7 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
         mediaVersioning=True, mediaAccessLogs=False, kmsKey=False, protectData=False, secretRecoveryDays=7,
     ),
     "prod": dict(
-        vpcCidr="10.30.0.0/16", azCount=3, natGateways="perAz", flowLogs=True,
+        vpcCidr="10.30.0.0/16", azCount=3, natGateways="perAz", flowLogs=True, vpcEndpoints=True,
         logRetentionDays=365, execEnabled=False, releaseTimeoutMinutes=60, deployTimeoutMinutes=30,
         albDeletionProtection=True, albAccessLogs=True, waf=True,
         dbInstanceClass="db.m7g.large", dbEngineVersion="16", dbAllocatedStorage=50, dbMaxAllocatedStorage=200,
@@ -285,6 +286,7 @@ SCALAR_RULES: dict[str, tuple] = {
     "azCount": ("int", 2, 3),
     "natGateways": ("choice", NAT_MODES),
     "flowLogs": ("bool",),
+    "vpcEndpoints": ("bool",),
     "logRetentionDays": ("choice_int", LOG_RETENTION_DAYS),
     "execEnabled": ("bool",),
     "releaseTimeoutMinutes": ("int", 1, 120),

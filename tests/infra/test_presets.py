@@ -118,3 +118,22 @@ def test_prod_puts_a_web_application_firewall_in_front(dev, prod):
     overrides = common["statement"]["managedRuleGroupStatement"]["ruleActionOverrides"]
     assert overrides == [{"name": "SizeRestrictions_BODY", "actionToUse": {"count": {}}}]
     assert dev.by_type("aws:wafv2/webAcl:WebAcl") == []
+
+
+def test_prod_reaches_aws_apis_through_vpc_endpoints(dev, prod):
+    prefix = f"com.amazonaws.{prod.outputs['region']}."
+    endpoints = {r.inputs["serviceName"].removeprefix(prefix): r.inputs
+                 for r in prod.by_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
+    assert set(endpoints) == {"s3", "ecr.api", "ecr.dkr", "logs", "secretsmanager"}
+    private = {s.id for s in prod.by_type("aws:ec2/subnet:Subnet") if s.inputs["tags"]["tier"] == "private"}
+    for service, inputs in endpoints.items():
+        if service == "s3":
+            assert inputs["vpcEndpointType"] == "Gateway" and len(inputs["routeTableIds"]) == 3
+        else:
+            assert inputs["privateDnsEnabled"] is True and set(inputs["subnetIds"]) == private
+    (group,) = [g for g in prod.by_type("aws:ec2/securityGroup:SecurityGroup") if g.inputs["name"].endswith("-endpoints")]
+    ingress = [r.inputs for r in prod.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+               if r.inputs["securityGroupId"] == group.id]
+    tasks = next(g.id for g in prod.by_type("aws:ec2/securityGroup:SecurityGroup") if g.inputs["name"].endswith("-tasks"))
+    assert [(r["fromPort"], r["referencedSecurityGroupId"]) for r in ingress] == [(443, tasks)]
+    assert dev.by_type("aws:ec2/vpcEndpoint:VpcEndpoint") == []

@@ -78,6 +78,9 @@ def test_every_security_group_is_used(stack):
     assert stack.by_type("aws:rds/instance:Instance")[0].inputs["vpcSecurityGroupIds"] == [ids["db"]]
     assert stack.by_type("aws:elasticache/replicationGroup:ReplicationGroup")[0].inputs["securityGroupIds"] == \
         [ids["cache"]]
+    endpoint_groups = {g for r in stack.by_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+                       for g in r.inputs.get("securityGroupIds") or []}
+    assert set(ids.values()) == {ids["alb"], ids["tasks"], ids["db"], ids["cache"]} | endpoint_groups
 
 
 def test_no_public_ips_and_private_placement(stack):

@@ -56,7 +56,7 @@ class Network(pulumi.ComponentResource):
             f"{name}-public-rt", vpc_id=self.vpc.id,
             routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
             tags=named_tags(args.tags, f"{args.name}-public"), opts=child(self))
-        public, private, nats = [], [], []
+        public, private, nats, private_tables = [], [], [], []
         for index, cidr in enumerate(public_cidrs):
             subnet = aws.ec2.Subnet(
                 f"{name}-public-{index}", vpc_id=self.vpc.id, cidr_block=cidr,
@@ -87,11 +87,13 @@ class Network(pulumi.ComponentResource):
             aws.ec2.RouteTableAssociation(f"{name}-private-{index}", subnet_id=subnet.id,
                                           route_table_id=table.id, opts=child(self))
             private.append(subnet)
+            private_tables.append(table)
         if args.flow_log_bucket_arn is not None:
             aws.ec2.FlowLog(f"{name}-flow-log", vpc_id=self.vpc.id, traffic_type="ALL",
                             log_destination_type="s3", log_destination=args.flow_log_bucket_arn,
                             tags=named_tags(args.tags, f"{args.name}-flow-log"), opts=child(self))
         self.public_subnet_ids = [s.id for s in public]
         self.private_subnet_ids = [s.id for s in private]
+        self.private_route_table_ids = [t.id for t in private_tables]
         self.nat_count = len(nats)
         self.register_outputs({"vpcId": self.vpc.id, "privateSubnetIds": self.private_subnet_ids})

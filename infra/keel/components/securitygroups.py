@@ -27,6 +27,7 @@ class SecurityGroupsArgs:
     cache_port: int | None = 6379  # None: no cache security group (attached Redis)
     # Ports of attached (external) backing services the tasks must reach.
     external_ports: tuple[int, ...] = ()
+    endpoints: bool = False  # a group for VPC interface endpoints: 443 from the tasks
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -40,6 +41,8 @@ class SecurityGroups(pulumi.ComponentResource):
         self.database = self._group("db", "PostgreSQL: 5432 from the app tasks only") \
             if args.database_port else None
         self.cache = self._group("cache", "Redis: 6379 from the app tasks only") if args.cache_port else None
+        self.endpoints = self._group("endpoints", "VPC interface endpoints: HTTPS from the app tasks only") \
+            if args.endpoints else None
 
         for port in args.listener_ports:
             purpose = "HTTPS" if port == 443 else "HTTP, redirected to HTTPS" if 443 in args.listener_ports else "HTTP"
@@ -58,6 +61,9 @@ class SecurityGroups(pulumi.ComponentResource):
             self._ingress("cache-from-tasks", self.cache, args.cache_port, "Redis from the app tasks",
                           peer=self.tasks)
             self._egress("tasks-to-cache", self.tasks, args.cache_port, "To Redis", peer=self.cache)
+        if self.endpoints is not None:
+            self._ingress("endpoints-from-tasks", self.endpoints, 443, "AWS APIs from the app tasks",
+                          peer=self.tasks)
         for port in sorted(set(args.external_ports) - {443}):
             self._egress(f"tasks-external-{port}", self.tasks, port, f"To an attached backing service on {port}",
                          cidr=WORLD_V4)
