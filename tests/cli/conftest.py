@@ -104,7 +104,7 @@ class Harness:
     ecs: object
     logs: object
     time: FakeTime = field(default_factory=FakeTime)
-    which: dict = field(default_factory=lambda: {"aws": "/usr/bin/aws", "session-manager-plugin": "/usr/bin/smp"})
+    which: dict = field(default_factory=lambda: {"aws": "bin/aws", "session-manager-plugin": "bin/session-manager-plugin"})
     processes: list = field(default_factory=list)
     process_options: list = field(default_factory=list)
     process_result: Callable = lambda argv: 0

@@ -100,20 +100,20 @@ def test_missing_pulumi_cli(no_aws):
     ],
 )
 def test_pulumi_failures_become_one_clear_error(no_aws, stderr, message):
-    no_aws.which = {"pulumi": "/usr/bin/pulumi"}
+    no_aws.which = {"pulumi": "bin/pulumi"}
     no_aws.process_result = lambda argv: subprocess.CompletedProcess(argv, 255, "", stderr + "\n")
     assert_short_error(no_aws("status", "--stack", "staging"), message, code=1)
 
 
 def test_stack_without_outputs_yet(no_aws):
-    no_aws.which = {"pulumi": "/usr/bin/pulumi"}
+    no_aws.which = {"pulumi": "bin/pulumi"}
     no_aws.process_result = lambda argv: subprocess.CompletedProcess(argv, 0, "{}\n", "")
     assert_short_error(no_aws("status", "--stack", "staging"), "has no outputs yet", "pulumi up --stack staging", code=1)
 
 
 def test_outputs_come_from_pulumi_without_secrets(keel, ecs_stub):
     """The Pulumi CLI is asked for this stack's outputs, never with --show-secrets."""
-    keel.which = {"pulumi": "/usr/bin/pulumi"}
+    keel.which = {"pulumi": "bin/pulumi"}
     keel.process_result = lambda argv: subprocess.CompletedProcess(argv, 0, json.dumps(stack_outputs()), "")
     _, stubber = ecs_stub
     stubber.add_response("list_tasks", {"taskArns": []})

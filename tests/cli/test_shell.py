@@ -70,7 +70,7 @@ def test_console_task_that_stops_before_the_shell_is_reported_and_cleaned_up(kee
 
 
 def test_missing_session_manager_plugin(keel, outputs_file):
-    keel.which = {"aws": "/usr/bin/aws"}
+    keel.which = {"aws": "bin/aws"}
     result = keel("shell", "--outputs", str(outputs_file()))
 
     assert result.code == 1
@@ -80,7 +80,7 @@ def test_missing_session_manager_plugin(keel, outputs_file):
 
 
 def test_missing_aws_cli(keel, outputs_file):
-    keel.which = {"session-manager-plugin": "/usr/bin/smp"}
+    keel.which = {"session-manager-plugin": "bin/session-manager-plugin"}
     result = keel("shell", "--outputs", str(outputs_file()))
 
     assert result.code == 1
