@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 # Pulumi marks secret values with this signature key; under mocks they arrive still wrapped.
@@ -31,6 +32,7 @@ def unwrap(value: Any) -> Any:
     return value
 
 
+@cache
 def kind(type_token: str) -> str:
     """A short, alias-free name for a Pulumi type: "aws:alb/listener:Listener" -> "lb:Listener".
 
@@ -99,7 +101,15 @@ class Stack:
 
     resources: list[Resource]
 
+    def __post_init__(self) -> None:
+        self._by_kind: dict[str, list[Resource]] = {}
+        for r in self.resources:
+            self._by_kind.setdefault(r.kind, []).append(r)
+
     def of(self, *kinds: str) -> list[Resource]:
+        """The resources of the given kinds, in stack order."""
+        if len(kinds) == 1:
+            return list(self._by_kind.get(kinds[0], ()))
         return [r for r in self.resources if r.kind in kinds]
 
     def referenced(self, source: Resource, prop: str, value: Any, *kinds: str) -> list[Resource]:

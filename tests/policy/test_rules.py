@@ -164,6 +164,8 @@ MUTATIONS = [
         "Resource": [f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:other-app/DATABASE_URL-XyZ123"]})),
     ("IAM-07", "task role writes a foreign bucket", set_policy("task-media", {
         "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": ["arn:aws:s3:::someone-else/*"]})),
+    ("IAM-07", "task role uses a foreign key", set_policy("task-media", {
+        "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/other"]})),
     ("IAM-08", "managed ARNs inline and attached", set_prop("exec-role", "managedPolicyArns", [])),
     ("SEC-01", "secret on the AWS-managed key", set_prop("secret-database_url", "kmsKeyId", "alias/aws/secretsmanager")),
     ("SEC-02", "rotation every 365 days", set_prop("redis-rotation", "rotationRules.automaticallyAfterDays", 365.0)),
