@@ -14,7 +14,7 @@ from tests.parity import oci
 from tests.parity.local import LocalServices
 
 IMAGE = os.environ.get("KEEL_PARITY_IMAGE", "keel-app")
-DATABASE = "keel_f_parity"
+DATABASE = f"keel_f_parity_{os.getpid()}"  # per run: two concurrent runs never share a database
 CACHE_DB, BROKER_DB = 6, 7  # this test's Redis database indexes
 PURGE_INTERVAL = 3  # seconds between beat's purge runs in the test (the app's default is an hour)
 
@@ -58,6 +58,8 @@ def parity_database() -> Iterator[str]:
         connection.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
         connection.execute(f"CREATE DATABASE {DATABASE}")
     yield DATABASE
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
 
 
 @pytest.fixture
