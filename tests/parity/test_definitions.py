@@ -1,0 +1,58 @@
+"""What the stack's container definitions and the image must agree on, checked without running
+anything (the end-to-end proof is test_parity.py)."""
+
+from __future__ import annotations
+
+import pytest
+from config import contract
+from keel import procfile
+
+from tests.parity import oci
+from tests.parity.stack import check_injected, process_definitions
+
+APP_USER = "10001:10001"
+
+
+@pytest.fixture(scope="module")
+def definitions(staging):
+    return process_definitions(staging.container_definitions())
+
+
+def test_the_staging_stack_injects_every_variable_every_process_needs(definitions):
+    check_injected(definitions)
+
+
+def test_each_process_runs_its_procfile_line_as_the_image_user(definitions):
+    commands = procfile.commands(required=tuple(definitions))
+    for name, definition in definitions.items():
+        assert definition.command == commands[name], f"{name}: command drifted from the Procfile"
+        assert definition.user == APP_USER, f"{name}: user {definition.user}"
+
+
+def test_the_load_balancer_port_is_the_port_web_binds(definitions):
+    web = definitions["web"]
+    ports = [mapping["containerPort"] for mapping in web.extra.get("portMappings") or []]
+    assert ports == [int(web.environment["PORT"])], f"web maps {ports} but binds PORT={web.environment['PORT']}"
+
+
+def test_sigkill_never_comes_before_the_apps_drain_ends(definitions):
+    assert definitions["web"].stop_timeout > contract.WEB_GRACEFUL_TIMEOUT
+    assert definitions["worker"].stop_timeout > contract.WORKER_SOFT_SHUTDOWN_TIMEOUT
+
+
+def test_only_tmp_is_writable_on_a_read_only_root(definitions):
+    for name, definition in definitions.items():
+        assert definition.writable_paths() == ("/tmp/",), f"{name}: writable {definition.writable_paths()}"
+
+
+@pytest.mark.image
+def test_the_image_runs_web_as_10001_from_the_app_folder_with_no_config_baked_in(image):
+    config = oci.image_config(image["tag"])
+    assert config["User"] == APP_USER
+    assert config["WorkingDir"] == "/srv/app"  # where the Procfile commands run
+    assert config["Cmd"] == procfile.commands()["web"] and not config.get("Entrypoint")
+    assert "8000/tcp" in config["ExposedPorts"]
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert env["PATH"].startswith("/opt/venv/bin:") and env["PYTHONDONTWRITEBYTECODE"] == "1"
+    baked = sorted(set(env) & set(contract.BY_NAME))
+    assert not baked, f"the image bakes in {baked}: configuration belongs to the environment (factor III)"
