@@ -187,6 +187,20 @@ def _secret_key_problem(key: str | None) -> str | None:
     return None
 
 
+def _host_and_origin_problems(values: dict[str, Any]) -> list[str]:
+    """The two classic mix-ups: URLs in ALLOWED_HOSTS, bare host names in CSRF_TRUSTED_ORIGINS."""
+    problems = []
+    urls = [host for host in values.get("DJANGO_ALLOWED_HOSTS") or [] if "/" in host]
+    if urls:
+        problems.append(_problem(BY_NAME["DJANGO_ALLOWED_HOSTS"], f"{urls[0]!r} is a URL; list host names only"))
+    bare = [origin for origin in values.get("DJANGO_CSRF_TRUSTED_ORIGINS") or [] if "://" not in origin]
+    if bare:
+        problems.append(_problem(
+            BY_NAME["DJANGO_CSRF_TRUSTED_ORIGINS"], f"{bare[0]!r} has no scheme; write https://{bare[0]}"
+        ))
+    return problems
+
+
 def _cross_checks(values: dict[str, Any], debug: bool) -> list[str]:
     """Rules that involve the mode or more than one variable."""
     problems = []
@@ -194,6 +208,7 @@ def _cross_checks(values: dict[str, Any], debug: bool) -> list[str]:
         weak = _secret_key_problem(values.get("DJANGO_SECRET_KEY"))
         if weak:
             problems.append(_problem(BY_NAME["DJANGO_SECRET_KEY"], weak))
+    problems += _host_and_origin_problems(values)
     redis_url, broker_url = values.get("REDIS_URL"), values.get("CELERY_BROKER_URL")
     if redis_url and broker_url and _same_redis_database(redis_url, broker_url):
         problems.append(_problem(
