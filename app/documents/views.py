@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -10,6 +11,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -22,6 +24,8 @@ from .uploads import csrf_failure, limit_request_body, uploaded_file
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
+# The page refreshes itself while a document this recent is pending (a stuck one does not keep it going).
+REFRESH_WHILE_PENDING_FOR = timedelta(minutes=5)
 
 
 def owned_document(request: HttpRequest, pk: int) -> Document:
@@ -37,7 +41,10 @@ def page(request: HttpRequest, status: int = 200, error: str = "") -> HttpRespon
         "form": UploadForm(),
         "error": error,
         "documents": documents,
-        "any_pending": any(d.status == Document.Status.PENDING for d in documents),
+        "refresh": any(
+            d.status == Document.Status.PENDING and d.created_at > timezone.now() - REFRESH_WHILE_PENDING_FOR
+            for d in documents
+        ),
     }
     return render(request, "documents/index.html", context, status=status)
 

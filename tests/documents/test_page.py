@@ -98,3 +98,14 @@ def test_delete_button_removes_row_and_object_and_only_mine(browser, make_docume
     assert list(Document.objects.all()) == [theirs]
     assert stored_keys(browser.user) == []
     assert len(stored_keys(other_user)) == 1
+
+
+def test_page_stops_refreshing_for_a_document_stuck_in_pending(browser, make_document):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    stuck = make_document(browser.user, b"a", "stuck.txt")
+    Document.objects.filter(pk=stuck.pk).update(created_at=timezone.now() - timedelta(hours=1))
+
+    assert 'http-equiv="refresh"' not in browser.get("/").content.decode()
