@@ -92,13 +92,12 @@ def wait_until_processed(document_id: int, process: subprocess.Popen, log_path) 
     pytest.fail(f"document {document_id} still pending after {WAIT_SECONDS} s; worker log:\n{log_path.read_text()}")
 
 
-def test_an_uploaded_document_is_processed_by_a_real_worker(celery_worker, user):
-    from tests.documents.conftest import SignedInClient
-
+@pytest.mark.django_db(transaction=True)  # the upload really commits, so the worker can read it
+def test_an_uploaded_document_is_processed_by_a_real_worker(celery_worker, browser):
     process, log_path = celery_worker
     content = b"%PDF-1.7\nprocessed by a real worker\n"
 
-    response = SignedInClient(user).upload(content, name="worker.pdf")
+    response = browser.upload(content, name="worker.pdf")
     assert response.status_code == 201
 
     document = wait_until_processed(response.json()["id"], process, log_path)
