@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from .helpers import REPO_ROOT, app_env, free_port
 
 
@@ -12,21 +14,17 @@ def run_dev(**changes: str | None) -> subprocess.CompletedProcess:
     return subprocess.run([str(REPO_ROOT / "bin" / "dev")], env=env, capture_output=True, text=True, timeout=60)
 
 
-def test_unreachable_postgres_is_named_with_how_to_start_it():
-    url = f"postgres://postgres:pw-not-shown@127.0.0.1:{free_port()}/keel"
-    result = run_dev(DATABASE_URL=url)
+@pytest.mark.parametrize(("variable", "service", "url", "compose_service"), [
+    ("DATABASE_URL", "Postgres", "postgres://postgres:pw-not-shown@127.0.0.1:{port}/keel", "db"),
+    ("REDIS_URL", "Redis", "redis://:pw-not-shown@127.0.0.1:{port}/0", "redis"),
+])
+def test_an_unreachable_service_is_named_with_how_to_start_it(variable, service, url, compose_service):
+    url = url.format(port=free_port())  # nothing listens there
+    result = run_dev(**{variable: url})
 
     assert result.returncode == 1
-    assert f"dev: cannot reach Postgres at {url.replace('pw-not-shown', '***')}" in result.stderr
-    assert "docker compose up -d db" in result.stderr
-    assert "pw-not-shown" not in result.stderr
+    assert f"dev: cannot reach {service} at {url.replace('pw-not-shown', '***')}" in result.stderr
+    assert f"docker compose up -d {compose_service}" in result.stderr
+    assert f"point {variable} at a running server" in result.stderr
+    assert "pw-not-shown" not in result.stderr  # the password never reaches the terminal
     assert "Traceback" not in result.stderr
-
-
-def test_unreachable_redis_is_named_with_how_to_start_it():
-    url = f"redis://127.0.0.1:{free_port()}/0"
-    result = run_dev(REDIS_URL=url)
-
-    assert result.returncode == 1
-    assert f"dev: cannot reach Redis at {url}" in result.stderr
-    assert "docker compose up -d redis" in result.stderr
