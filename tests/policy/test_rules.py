@@ -267,3 +267,14 @@ def test_rules_name_their_sources_scope_and_severity():
         assert rule.sources and rule.id in rule.description and rule.sources in rule.description
         assert rule.severity in ("low", "medium", "high", "critical")
 
+
+
+def test_docs_list_every_rule_as_the_code_defines_it():
+    from pathlib import Path
+
+    from keel_policy.docs import render
+
+    committed = (Path(__file__).resolve().parents[2] / "docs" / "policy-rules.md").read_text()
+    assert committed == render(), "regenerate: python -m keel_policy.docs > docs/policy-rules.md"
+    for rule in rules():
+        assert f"| {rule.id} | {rule.title} | {rule.sources} | {rule.scope} |" in committed
