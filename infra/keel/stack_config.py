@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -515,7 +515,3 @@ def stack_config_from_pulumi() -> StackConfig:
     project, stack = pulumi.get_project(), pulumi.get_stack()
     return load({k: v for k, v in raw.items() if isinstance(v, str)}, stack, project)
 
-
-def describe_fields() -> list[str]:
-    """The dataclass field names (used by docs and tests to list what a preset sets)."""
-    return [f.name for f in fields(StackConfig)]

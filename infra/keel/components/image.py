@@ -23,7 +23,10 @@ ROOT = Path(__file__).resolve().parents[3]
 # app/): whenever pulumi-docker would rebuild, the tag changes too, so a rebuild never pushes a new
 # digest to an existing immutable tag.
 BUILD_INPUTS = ("Dockerfile", ".dockerignore", "Procfile", "pyproject.toml", "requirements/app.txt", "app")
-SKIPPED = ("__pycache__", ".pyc", ".pytest_cache", "media", "staticfiles")
+# Never in the build context (.dockerignore): caches and local state under app/.
+SKIPPED_DIRS = frozenset({"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache"})
+SKIPPED_TREES = (Path("app/media"), Path("app/staticfiles"))
+SKIPPED_SUFFIXES = (".pyc", ".pyo", ".pyd")
 
 
 @functools.lru_cache(maxsize=4)
@@ -34,9 +37,11 @@ def source_hash(root: Path = ROOT) -> str:
         path = root / entry
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for file in files:
-            if not file.exists() or any(part in str(file.relative_to(root)) for part in SKIPPED):
+            relative = file.relative_to(root)
+            if (not file.exists() or SKIPPED_DIRS & set(relative.parts[:-1]) or file.suffix in SKIPPED_SUFFIXES
+                    or any(relative.is_relative_to(tree) for tree in SKIPPED_TREES)):
                 continue
-            digest.update(str(file.relative_to(root)).encode())
+            digest.update(str(relative).encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
 

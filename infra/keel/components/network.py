@@ -57,36 +57,34 @@ class Network(pulumi.ComponentResource):
             routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
             tags=named_tags(args.tags, f"{args.name}-public"), opts=child(self))
         public, private, nats, private_tables = [], [], [], []
+        def subnet(tier: str, index: int, cidr: str) -> aws.ec2.Subnet:
+            return aws.ec2.Subnet(
+                f"{name}-{tier}-{index}", vpc_id=self.vpc.id, cidr_block=cidr, availability_zone=zones[index],
+                map_public_ip_on_launch=False,
+                tags=named_tags({**args.tags, "tier": tier}, f"{args.name}-{tier}-{index}"), opts=child(self))
+
         for index, cidr in enumerate(public_cidrs):
-            subnet = aws.ec2.Subnet(
-                f"{name}-public-{index}", vpc_id=self.vpc.id, cidr_block=cidr,
-                availability_zone=zones[index], map_public_ip_on_launch=False,
-                tags=named_tags({**args.tags, "tier": "public"}, f"{args.name}-public-{index}"),
-                opts=child(self))
-            aws.ec2.RouteTableAssociation(f"{name}-public-{index}", subnet_id=subnet.id,
+            public_subnet = subnet("public", index, cidr)
+            aws.ec2.RouteTableAssociation(f"{name}-public-{index}", subnet_id=public_subnet.id,
                                           route_table_id=public_table.id, opts=child(self))
-            public.append(subnet)
+            public.append(public_subnet)
             if index == 0 or args.nat_per_az:
                 eip = aws.ec2.Eip(f"{name}-nat-{index}", domain="vpc",
                                   tags=named_tags(args.tags, f"{args.name}-nat-{index}"), opts=child(self))
                 nats.append(aws.ec2.NatGateway(
-                    f"{name}-nat-{index}", allocation_id=eip.id, subnet_id=subnet.id,
+                    f"{name}-nat-{index}", allocation_id=eip.id, subnet_id=public_subnet.id,
                     tags=named_tags(args.tags, f"{args.name}-nat-{index}"),
                     opts=child(self, depends_on=[igw])))
         for index, cidr in enumerate(private_cidrs):
-            subnet = aws.ec2.Subnet(
-                f"{name}-private-{index}", vpc_id=self.vpc.id, cidr_block=cidr,
-                availability_zone=zones[index], map_public_ip_on_launch=False,
-                tags=named_tags({**args.tags, "tier": "private"}, f"{args.name}-private-{index}"),
-                opts=child(self))
+            private_subnet = subnet("private", index, cidr)
             nat = nats[index] if args.nat_per_az else nats[0]
             table = aws.ec2.RouteTable(
                 f"{name}-private-rt-{index}", vpc_id=self.vpc.id,
                 routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)],
                 tags=named_tags(args.tags, f"{args.name}-private-{index}"), opts=child(self))
-            aws.ec2.RouteTableAssociation(f"{name}-private-{index}", subnet_id=subnet.id,
+            aws.ec2.RouteTableAssociation(f"{name}-private-{index}", subnet_id=private_subnet.id,
                                           route_table_id=table.id, opts=child(self))
-            private.append(subnet)
+            private.append(private_subnet)
             private_tables.append(table)
         if args.flow_log_bucket_arn is not None:
             aws.ec2.FlowLog(f"{name}-flow-log", vpc_id=self.vpc.id, traffic_type="ALL",

@@ -76,17 +76,16 @@ class SecurityGroups(pulumi.ComponentResource):
                                      opts=child(self))
 
     def _ingress(self, label: str, group, port: int, description: str, cidr: str | None = None, peer=None) -> None:
-        source = peer
-        aws.vpc.SecurityGroupIngressRule(
-            f"{self._name}-in-{label}", security_group_id=group.id, description=description,
-            ip_protocol="tcp", from_port=port, to_port=port, cidr_ipv4=cidr,
-            referenced_security_group_id=source.id if source is not None else None,
-            tags=named_tags(self._args.tags, f"{self._args.name}-in-{label}"), opts=child(self))
+        self._rule(aws.vpc.SecurityGroupIngressRule, "in", label, group, port, description, cidr, peer)
 
     def _egress(self, label: str, group, port: int, description: str, cidr: str | None = None, peer=None) -> None:
-        target = peer
-        aws.vpc.SecurityGroupEgressRule(
-            f"{self._name}-out-{label}", security_group_id=group.id, description=description,
-            ip_protocol="tcp", from_port=port, to_port=port, cidr_ipv4=cidr,
-            referenced_security_group_id=target.id if target is not None else None,
-            tags=named_tags(self._args.tags, f"{self._args.name}-out-{label}"), opts=child(self))
+        self._rule(aws.vpc.SecurityGroupEgressRule, "out", label, group, port, description, cidr, peer)
+
+    def _rule(self, resource, direction: str, label: str, group, port: int, description: str,
+              cidr: str | None, peer) -> None:
+        """One TCP port, to or from either a CIDR or a peer security group."""
+        physical = f"{self._args.name}-{direction}-{label}"
+        resource(f"{self._name}-{direction}-{label}", security_group_id=group.id, description=description,
+                 ip_protocol="tcp", from_port=port, to_port=port, cidr_ipv4=cidr,
+                 referenced_security_group_id=peer.id if peer is not None else None,
+                 tags=named_tags(self._args.tags, physical), opts=child(self))
