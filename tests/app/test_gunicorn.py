@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -86,3 +87,20 @@ def test_gunicorn_settings_come_from_the_contract_and_environment():
     assert config["worker_tmp_dir"] == "/dev/shm"
     assert config["max_requests"] > 0 and config["max_requests_jitter"] > 0
     assert config["control_socket_disable"] is True
+
+
+def test_loading_the_app_installs_no_signal_handler():
+    """gunicorn's (and Celery's) own handlers must stay in charge of SIGTERM and friends."""
+    script = (
+        "import signal, json\n"
+        "names = ('SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1')\n"
+        "before = [str(signal.getsignal(getattr(signal, n))) for n in names]\n"
+        "import config.wsgi\n"
+        "after = [str(signal.getsignal(getattr(signal, n))) for n in names]\n"
+        "print(json.dumps([before, after]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT / "app", env=app_env(),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    before, after = json.loads(result.stdout.splitlines()[-1])
+    assert after == before

@@ -69,12 +69,14 @@ def test_known_secret_values_are_redacted(log_lines):
     configured = logs._secrets
     set_redacted_values(["p4ssw0rd-from-env"])
     try:
-        logging.getLogger("keel.test").error("connect to postgres://keel:p4ssw0rd-from-env@db/keel failed")
+        logging.getLogger("keel.test").error("connect to postgres://keel:p4ssw0rd-from-env@db/keel failed",
+                                             extra={"url": "postgres://keel:p4ssw0rd-from-env@db/keel"})
     finally:
         set_redacted_values(configured)
     line = [line for line in log_lines() if line["logger"] == "keel.test"][0]
     assert "p4ssw0rd-from-env" not in json.dumps(line)
     assert "postgres://keel:***@db/keel" in line["message"]
+    assert line["url"] == "postgres://keel:***@db/keel"
 
 
 def test_settings_redact_the_configured_credentials():
