@@ -150,9 +150,18 @@ class Container:
             queue.extend(sorted(children.get(pid, [])))
         return None
 
+    def running_process(self, timeout: float = 30) -> int:
+        """The command's PID, waiting up to ``timeout`` seconds for it to start."""
+        deadline = time.monotonic() + timeout
+        while (pid := self.first_process()) is None:
+            if self.exited() or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name}: its command is not running; output:\n{self.output()[-2000:]}")
+            time.sleep(0.2)
+        return pid
+
     def uid(self) -> int:
         """Real uid of the container's first process, read from the host's /proc."""
-        pid = self.first_process()
+        pid = self.running_process()
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("Uid:"):
                 return int(line.split()[1])
@@ -186,9 +195,7 @@ class Container:
         """SIGTERM to the container's first process, as ECS sends it; SIGKILL after ``limit``
         seconds, as ECS does after stopTimeout. Returns (seconds until the command exited,
         its exit status) -- the status is None when SIGKILL was needed."""
-        pid = self.first_process()
-        if pid is None:
-            raise RuntimeError(f"{self.name}: no running process to stop; output:\n{self.output()[-2000:]}")
+        pid = self.running_process()
         started = time.monotonic()
         os.kill(pid, signal.SIGTERM)
         while _alive(pid) and time.monotonic() - started < limit:
