@@ -99,13 +99,17 @@ def missing_bucket(storage_settings):
 
 
 @pytest.fixture
-def unreachable_storage(storage_settings):
-    """Storage at an endpoint where nothing listens: every call fails with a connection error."""
+def storage_outage(storage_settings):
+    """Call it to cut storage off: an endpoint where nothing listens, so every call fails
+    with a real connection error (one attempt, no retry back-off)."""
     from botocore.config import Config
 
     from tests.app.bootstrap import free_loopback_port
 
-    storage_settings(
-        endpoint_url=f"http://127.0.0.1:{free_loopback_port()}",
-        client_config=Config(retries={"total_max_attempts": 1}, connect_timeout=1),
-    )
+    def cut() -> None:
+        storage_settings(
+            endpoint_url=f"http://127.0.0.1:{free_loopback_port()}",
+            client_config=Config(retries={"total_max_attempts": 1}, connect_timeout=1),
+        )
+
+    return cut

@@ -50,7 +50,8 @@ def test_storage_failure_leaves_no_row_and_answers_503(browser, missing_bucket):
 
 
 @pytest.mark.django_db
-def test_storage_failure_on_the_page_says_so_and_keeps_no_row(browser, unreachable_storage):
+def test_storage_failure_on_the_page_says_so_and_keeps_no_row(browser, storage_outage):
+    storage_outage()
     response = browser.upload(b"important", path="/")
 
     assert response.status_code == 503
@@ -79,15 +80,10 @@ def test_commit_failure_deletes_the_stored_object(browser, stored_keys, refuse_r
 
 
 @pytest.mark.django_db
-def test_delete_that_cannot_reach_storage_keeps_row_and_object(browser, stored_keys, storage_settings):
+def test_delete_that_cannot_reach_storage_keeps_row_and_object(browser, stored_keys, storage_outage):
     document = browser.upload(b"keep me").json()
     [key] = stored_keys(browser.user)
-    from botocore.config import Config
-
-    from tests.app.bootstrap import free_loopback_port
-
-    storage_settings(endpoint_url=f"http://127.0.0.1:{free_loopback_port()}",
-                     client_config=Config(retries={"total_max_attempts": 1}, connect_timeout=1))
+    storage_outage()
 
     response = browser.delete(f"/api/documents/{document['id']}/", headers={"X-CSRFToken": browser.csrf_token()})
 

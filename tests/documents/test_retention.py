@@ -45,23 +45,18 @@ def test_purge_follows_the_configured_retention(user, make_document, settings):
 
 
 def test_purge_with_storage_down_keeps_row_and_object_then_finishes_later(
-    user, make_document, stored_keys, storage_settings, settings
+    user, make_document, stored_keys, storage_outage, settings
 ):
     settings.DOCUMENT_RETENTION_DAYS = 1
     document = aged(make_document(user, b"sensitive"), 2)
-    original = dict(settings.STORAGES["default"]["OPTIONS"])
-    from botocore.config import Config
-
-    from tests.app.bootstrap import free_loopback_port
-
-    storage_settings(endpoint_url=f"http://127.0.0.1:{free_loopback_port()}",
-                     client_config=Config(retries={"total_max_attempts": 1}, connect_timeout=1))
+    working_storage = settings.STORAGES
+    storage_outage()
 
     assert purge() == (0, 1)
     assert Document.objects.filter(pk=document.pk).exists()
     assert stored_keys(user) == [document.file.name]
 
-    storage_settings(**original, client_config=None)
+    settings.STORAGES = working_storage
     assert purge() == (1, 0)
     assert not Document.objects.exists()
     assert stored_keys(user) == []
