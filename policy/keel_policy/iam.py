@@ -189,7 +189,6 @@ def _names_stack_resource(resource: str, known: set[str]) -> bool:
 @stack_rule("IAM-07", "Least privilege per role: the execution role reads only this stack's secrets, parameters and "
             "key; the task role touches only this stack's buckets and ECS Exec channels",
             "least privilege (intent of FSBP IAM.21)", ALL, HIGH, (ROLE,))
-# The task role may use the stack's own KMS key for the SSE-KMS media bucket (kms:Decrypt/GenerateDataKey).
 def least_privilege(stack: Stack, ctx: Context):
     secrets = _stack_arns(stack, "secretsmanager:Secret", "ssm:Parameter", "kms:Key")
     buckets = _stack_arns(stack, "s3:Bucket")

@@ -16,6 +16,21 @@ from typing import Any
 # Pulumi marks secret values with this signature key; under mocks they arrive still wrapped.
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+# What the Pulumi engine sends for a value that is not known yet (during a preview).
+UNKNOWN_SENTINELS = frozenset({
+    "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7", "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
+    "04da6b54-80e4-46f7-96ec-b56ff0331ba9", "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
+    "030794c1-ac77-496b-92df-f27374a8bd58", "e48ece36-62e2-4504-bad9-02848725956a",
+    "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
+})
+
+
+class UnknownValue(Exception):
+    """A rule needed a value the engine does not know yet: the rule cannot be decided in this preview."""
+
+    def __init__(self, sentinel: str) -> None:
+        super().__init__("a value the rule needs is not known until the resources exist")
+        self.sentinel = sentinel
 
 
 def unwrap(value: Any) -> Any:
@@ -170,7 +185,12 @@ def number(value: Any) -> float | None:
 
 
 def parse_json(value: Any) -> Any:
-    """A JSON document given as a string, or the value itself if it is already parsed."""
+    """A JSON document given as a string, or the value itself if it is already parsed.
+
+    Raises UnknownValue for a document the engine does not know yet (a preview): deciding a rule on
+    an empty document would pass it silently."""
+    if isinstance(value, str) and value in UNKNOWN_SENTINELS:
+        raise UnknownValue(value)
     if isinstance(value, str):
         try:
             return json.loads(value)

@@ -15,10 +15,11 @@ from pulumi_policy import (
     Severity,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 from keel_policy.engine import rules
 from keel_policy.exceptions import BY_KEY
-from keel_policy.model import Resource, Stack, unwrap
+from keel_policy.model import Resource, Stack, UnknownValue, unwrap
 from keel_policy.registry import MANDATORY, Context, Rule
 
 SEVERITIES = {s.value: s for s in Severity}
@@ -55,6 +56,15 @@ def from_resource_args(args: Any) -> Resource:
     return Resource(type=args.resource_type, name=args.name, props=raw(args.props), urn=args.urn)
 
 
+def _findings(compute, name: str):
+    """Run a rule; a value unknown during a preview becomes pulumi-policy's own "can't run during preview"
+    advisory instead of a silent pass."""
+    try:
+        return compute()
+    except UnknownValue as unknown:
+        raise UnknownValueError(unknown.sentinel, [name]) from unknown
+
+
 def _level(rule: Rule, ctx: Context) -> EnforcementLevel:
     return EnforcementLevel.MANDATORY if rule.level(ctx) == MANDATORY else EnforcementLevel.ADVISORY
 
@@ -64,7 +74,7 @@ def policy_for(rule: Rule, ctx: Context):
         def validate_resource(args, report_violation):
             resource = from_resource_args(args)
             if resource.kind in rule.kinds:
-                for finding in rule.check_resource(resource, ctx):
+                for finding in _findings(lambda: rule.check_resource(resource, ctx), resource.name):
                     if not finding.exception:
                         report_violation(finding.message, None)
 
@@ -73,7 +83,7 @@ def policy_for(rule: Rule, ctx: Context):
 
     def validate_stack(args, report_violation):
         stack = Stack([from_policy_resource(r) for r in args.resources])
-        for finding in rule.findings(stack, ctx):
+        for finding in _findings(lambda: rule.findings(stack, ctx), rule.id):
             if not finding.exception:
                 report_violation(finding.message, finding.resource.urn if finding.resource else None)
 
@@ -85,7 +95,11 @@ def exceptions_policy(ctx: Context) -> StackValidationPolicy:
     def validate(args, report_violation):
         stack = Stack([from_policy_resource(r) for r in args.resources])
         for rule in rules():
-            for finding in rule.findings(stack, ctx):
+            try:
+                found = rule.findings(stack, ctx)
+            except UnknownValue:
+                continue  # that rule's own policy reports it cannot run during the preview
+            for finding in found:
                 if finding.exception:
                     reason = BY_KEY[finding.exception].reason
                     report_violation(f"{rule.id}: {finding.message} (documented exception {finding.exception}: "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from keel_policy.model import Finding, Resource, Stack, number
+from keel_policy.model import Finding, Resource, Stack, is_true, number
 from keel_policy.registry import ALL, HIGH, LOW, MEDIUM, PROD, Context, resource_rule, stack_rule
 
 SECRET, PARAMETER = "secretsmanager:Secret", "ssm:Parameter"
@@ -29,7 +29,7 @@ def customer_key(secret: Resource, ctx: Context):
             "(exception DJANGO-SECRET-KEY-ROTATION)", PROD, HIGH, ("rds:Instance", "secretsmanager:SecretRotation"))
 def rotation(stack: Stack, ctx: Context):
     for db in stack.of("rds:Instance"):
-        if str(db.props.get("manageMasterUserPassword")).lower() != "true" and not stack.of(
+        if not is_true(db.props.get("manageMasterUserPassword")) and not stack.of(
                 "secretsmanager:SecretRotation"):
             yield Finding("the master password is neither RDS-managed nor rotated by a SecretRotation", db)
     for rotation_ in stack.of("secretsmanager:SecretRotation"):

@@ -123,3 +123,16 @@ def test_policy_pack_starts_and_announces_its_port():
 def _stderr(process) -> str:
     process.kill()
     return process.stderr.read().decode()[-2000:]
+
+
+def test_a_document_unknown_during_preview_is_reported_as_undecidable_not_passed():
+    # pulumi-policy turns UnknownValueError into "can't run policy ... during preview" (advisory).
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
+
+    resources = set_prop("web-task", "containerDefinitions", UNKNOWN_STRING_VALUE)(compliant_stack())
+    task = next(r for r in resources if r.name == "web-task")
+    policy = {p.name: p for p in policies(Context("prod"))}["ECS-07"]
+    args = ResourceValidationArgs(task.type, unknown_checking_proxy(dict(task.props)), task.urn, task.name, _opts(),
+                                  None)
+    with pytest.raises(UnknownValueError):
+        policy.validate(args, lambda message, urn=None: None)
