@@ -7,14 +7,16 @@ first option is ``-e`` (its ``((i++))`` evaluates to 0 under ``set -e``), and be
 container name lets a failed test remove it.
 
 ``buildah run`` uses chroot isolation: no PID namespace, and it answers SIGTERM by killing its
-child, not by forwarding the signal. ECS delivers SIGTERM to the
-container's first process, so ``Container.stop`` does the same from the host: it signals the
-first process of the container's chroot (the top of the process tree whose root is not ours),
-which is the Procfile command itself because every command runs in exec form.
+child, not by forwarding the signal. ECS delivers SIGTERM to the container's first process (with
+``initProcessEnabled``, its init forwards it to the command), so ``Container.stop`` signals the
+command itself from the host: the shallowest process whose parent already runs inside the
+container's chroot (that parent is buildah's exec helper). The command is the Procfile line in
+exec form, so that process is gunicorn's or Celery's main process.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -61,8 +63,6 @@ def size(tag: str) -> str:
 
 def image_config(tag: str) -> dict:
     """The OCI image config (User, Env, Cmd, WorkingDir, ExposedPorts...)."""
-    import json
-
     out = subprocess.run([str(OCI), "buildah", "inspect", "--type", "image", tag], capture_output=True,
                          text=True, check=True).stdout
     return json.loads(out)["OCIv1"]["config"]
