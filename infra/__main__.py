@@ -3,8 +3,6 @@
 Data flows one way: stack config -> components -> environment contract -> task definitions.
 """
 
-import importlib.util
-
 import pulumi
 import pulumi_aws as aws
 from keel import contract, outputs, procfile, urls
@@ -13,6 +11,7 @@ from keel.components.cache import Cache, CacheArgs
 from keel.components.certificate import Certificate, CertificateArgs
 from keel.components.cluster import Cluster, ClusterArgs
 from keel.components.database import Database, DatabaseArgs, connection_url
+from keel.components.deploy_check import DeployCheck, DeployCheckArgs
 from keel.components.dns import Alias, AliasArgs
 from keel.components.endpoints import Endpoints, EndpointsArgs
 from keel.components.iam import RdsMonitoringRole, Roles, RolesArgs
@@ -22,6 +21,7 @@ from keel.components.loadbalancer import LoadBalancer, LoadBalancerArgs
 from keel.components.logs import LogGroups, LogGroupsArgs
 from keel.components.network import Network, NetworkArgs
 from keel.components.registry import Repository, RepositoryArgs
+from keel.components.release import Release, ReleaseArgs
 from keel.components.secrets import Secrets, SecretsArgs
 from keel.components.securitygroups import SecurityGroups, SecurityGroupsArgs
 from keel.components.services import Services, ServicesArgs
@@ -160,15 +160,12 @@ task_definitions = TaskDefinitions("task", TaskDefinitionsArgs(
     stream_prefix=LOG_STREAM_PREFIX, execution_role_arn=roles.execution_role_arn,
     task_role_arn=roles.task_role_arn, tags=tags))
 
-gate = []
-if importlib.util.find_spec("keel.components.release"):
-    from keel.components.release import Release, ReleaseArgs
-
-    gate = [Release("release", ReleaseArgs(
-        cluster_arn=cluster.arn, task_definition_arn=task_definitions.arns["release"], container_name="release",
-        subnet_ids=network.private_subnet_ids, security_group_ids=[groups.tasks.id],
-        log_group_name=logs.names["release"], log_stream_prefix=LOG_STREAM_PREFIX, region=cfg.region,
-        profile=cfg.profile, timeout_minutes=cfg.release_timeout_minutes))]
+# The release phase: migrations run to success before any service moves.
+gate = [Release("release", ReleaseArgs(
+    cluster_arn=cluster.arn, task_definition_arn=task_definitions.arns["release"], container_name="release",
+    subnet_ids=network.private_subnet_ids, security_group_ids=[groups.tasks.id],
+    log_group_name=logs.names["release"], log_stream_prefix=LOG_STREAM_PREFIX, region=cfg.region,
+    profile=cfg.profile, timeout_minutes=cfg.release_timeout_minutes))]
 services = Services("svc", ServicesArgs(
     name_prefix=prefix, cluster_arn=cluster.arn, task_definition_arns=task_definitions.arns, sizes=cfg.processes,
     subnet_ids=network.private_subnet_ids, security_group_ids=[groups.tasks.id],
@@ -183,14 +180,11 @@ for process in ("web", "worker"):
             max_count=size.max_count, cpu_target=size.cpu_target, requests_per_target=size.requests_per_target,
             request_resource_label=pulumi.Output.concat(lb.arn_suffix, "/", lb.target_group_arn_suffix)
             if process == "web" else None), opts=pulumi.ResourceOptions(depends_on=[services]))
-if importlib.util.find_spec("keel.components.deploy_check"):
-    from keel.components.deploy_check import DeployCheck, DeployCheckArgs
-
-    DeployCheck("deploy-check", DeployCheckArgs(
-        cluster_arn=cluster.arn,
-        services={p: (services.names[p], task_definitions.arns[p]) for p in outputs.SERVICES},
-        region=cfg.region, profile=cfg.profile, timeout_minutes=cfg.deploy_timeout_minutes),
-        opts=pulumi.ResourceOptions(depends_on=list(services.services.values())))
+# ECS can report steady state after rolling back; fail `pulumi up` unless each service runs our revision.
+DeployCheck("deploy-check", DeployCheckArgs(
+    cluster_arn=cluster.arn, services={p: (services.names[p], task_definitions.arns[p]) for p in outputs.SERVICES},
+    region=cfg.region, profile=cfg.profile, timeout_minutes=cfg.deploy_timeout_minutes),
+    opts=pulumi.ResourceOptions(depends_on=list(services.services.values())))
 
 # --- outputs (names in keel/outputs.py; nothing secret) ---------------------------------------------
 pulumi.export(outputs.URL, app_url)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from keel import outputs
 
 # What `pulumi up` must create on every stack: type -> minimum count.
@@ -105,8 +104,6 @@ def test_services_wait_for_the_release_gate(stack):
         assert service.inputs["waitForSteadyState"] is True
 
 
-def test_deploy_check_waits_for_every_service_when_present(stack):
-    checks = [r for r in stack.resources if r.name == "deploy-check"]
-    if not checks:
-        pytest.skip("keel.components.deploy_check is not in the tree yet")
-    assert {"svc-web", "svc-worker", "svc-beat"} <= checks[0].depends_on
+def test_deploy_check_waits_for_every_service(stack):
+    (check,) = [r for r in stack.resources if r.name == "deploy-check"]
+    assert {"svc-web", "svc-worker", "svc-beat"} <= check.depends_on
