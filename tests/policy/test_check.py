@@ -89,3 +89,36 @@ def test_check_is_listed_in_keel_help():
     from keel.cli import build_parser
 
     assert "check" in build_parser().format_help()
+
+
+def _prod_resources():
+    evaluation = evaluated("prod")
+    return [from_record(r) for r in evaluation.resources if r.custom]
+
+
+def _failed_rules(resources) -> set[str]:
+    return {r.rule for r in evaluate(resources, Context("prod", "prod")) if r.status == FAIL}
+
+
+def test_rules_join_the_real_stack_graph():
+    """Cross-resource rules find their partners among the program's real resources (ids and ARNs as the
+    mocks return them): take one partner away or add a stray rule, and exactly that rule fails."""
+    resources = _prod_resources()
+    assert _failed_rules(resources) == set()
+    by_kind = {}
+    for r in resources:
+        by_kind.setdefault(r.kind, []).append(r)
+    without = {
+        "NET-01": "ec2:DefaultSecurityGroup", "S3-01": "s3:BucketPublicAccessBlock", "ECR-03": "ecr:LifecyclePolicy",
+        "RDS-07": "rds:ParameterGroup", "RED-08": "elasticache:ParameterGroup", "ALB-09": "wafv2:WebAclAssociation",
+    }
+    for rule, kind in without.items():
+        assert by_kind.get(kind), f"the prod stack has no {kind}"
+        assert _failed_rules([r for r in resources if r.kind != kind]) == {rule}, rule
+    db = by_kind["rds:Instance"][0]
+    stray = from_record(type("Record", (), {
+        "type": "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "name": "stray", "id": "sgr-stray",
+        "arn": None, "urn": "urn:stray", "inputs": {
+            "securityGroupId": db.props["vpcSecurityGroupIds"][0], "ipProtocol": "tcp", "fromPort": 5432.0,
+            "toPort": 5432.0, "cidrIpv4": "10.0.0.0/8", "description": "whole network"}})())
+    assert _failed_rules([*resources, stray]) == {"NET-06"}
