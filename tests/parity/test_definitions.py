@@ -3,6 +3,8 @@ anything (the end-to-end proof is test_parity.py)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from config import contract
 from keel import procfile
@@ -56,3 +58,24 @@ def test_the_image_runs_web_as_10001_from_the_app_folder_with_no_config_baked_in
     assert env["PATH"].startswith("/opt/venv/bin:") and env["PYTHONDONTWRITEBYTECODE"] == "1"
     baked = sorted(set(env) & set(contract.BY_NAME))
     assert not baked, f"the image bakes in {baked}: configuration belongs to the environment (factor III)"
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@pytest.mark.image
+def test_the_image_holds_exactly_the_app_lock(image, tmp_path):
+    locked = {normalized(match) for match in
+              re.findall(r"^([A-Za-z0-9_.-]+)==", (oci.REPO_ROOT / "requirements" / "app.txt").read_text(), re.M)}
+    listing = oci.Container(image["tag"], "distributions", [
+        "python", "-c", "import importlib.metadata as m; print(*(d.metadata['Name'] for d in m.distributions()))",
+    ], {}, tmp_path)
+    try:
+        assert listing.wait(timeout=120) == 0, listing.output()
+        installed = {normalized(name) for name in listing.stdout().split()}
+    finally:
+        listing.kill()
+    assert installed <= locked, f"installed but not in requirements/app.txt: {sorted(installed - locked)}"
+    assert {"django", "celery", "gunicorn"} <= installed
+    assert not any(name.startswith("pulumi") for name in installed)
