@@ -1,5 +1,5 @@
-"""What the stack's container definitions and the image must agree on, checked without running
-anything (the end-to-end proof is test_parity.py)."""
+"""What the stack's container definitions and the image must agree on, checked one fact at a
+time (the end-to-end proof, with every process running, is test_parity.py)."""
 
 from __future__ import annotations
 
