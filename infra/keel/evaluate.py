@@ -434,6 +434,8 @@ def evaluate_stack(stack: str, overrides: dict[str, Any] | None = None,
             parent=meta.get("parent"), depends_on=set(meta.get("depends_on", set())),
             protect=meta.get("protect", False), custom=custom,
         ))
+    # Registration order depends on thread timing; a stable order makes runs comparable.
+    evaluation.resources.sort(key=lambda r: (r.type, r.name))
     return evaluation
 
 
