@@ -22,6 +22,7 @@ class ProcessDocumentTask(Task):
     bind=True,
     base=ProcessDocumentTask,
     name="documents.tasks.process_document",
+    ignore_result=True,  # the row is the result; nobody waits on this task
     autoretry_for=(Exception,),
     max_retries=3,
     retry_backoff=5,
@@ -36,7 +37,7 @@ def process_document(self, document_id: int) -> dict:
     return {"id": document.pk, "status": document.status, "sha256": document.sha256}
 
 
-@shared_task(name="documents.tasks.purge_expired_documents")
+@shared_task(name="documents.tasks.purge_expired_documents", ignore_result=True)
 def purge_expired_documents() -> dict:
     """Run by beat every DOCUMENT_PURGE_INTERVAL seconds: expired documents, then orphaned objects.
     Whatever fails stays whole and is tried again on the next run."""
