@@ -28,3 +28,21 @@ def test_an_unreachable_service_is_named_with_how_to_start_it(variable, service,
     assert f"point {variable} at a running server" in result.stderr
     assert "pw-not-shown" not in result.stderr  # the password never reaches the terminal
     assert "Traceback" not in result.stderr
+
+
+def test_dot_env_is_read_but_the_shell_wins(tmp_path):
+    # A copy of the repository's shape, so the test never touches the real .env at the root.
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "dev").write_bytes((REPO_ROOT / "bin" / "dev").read_bytes())
+    (tmp_path / "bin" / "dev").chmod(0o755)
+    (tmp_path / ".venv").symlink_to(REPO_ROOT / ".venv")
+    from_file = f"postgres://postgres@127.0.0.1:{free_port()}/from_dotenv"
+    (tmp_path / ".env").write_text(f'DATABASE_URL="{from_file}"\nexport REDIS_URL=redis://127.0.0.1:{free_port()}/0\n')
+
+    def run(**changes):
+        env = app_env(KEEL_DEV_SKIP_SYNC="1", **changes)
+        return subprocess.run([str(tmp_path / "bin" / "dev")], env=env, capture_output=True, text=True, timeout=60)
+
+    assert f"cannot reach Postgres at {from_file}" in run(DATABASE_URL=None).stderr
+    from_shell = f"postgres://postgres@127.0.0.1:{free_port()}/from_shell"
+    assert f"cannot reach Postgres at {from_shell}" in run(DATABASE_URL=from_shell).stderr
