@@ -90,7 +90,7 @@ class _Mocks(pulumi.runtime.Mocks):
         return {}
 
 
-def test_engine_orders_services_after_the_release_run_and_the_check_after_the_services(monkeypatch):
+def test_engine_orders_release_after_its_prerequisites_services_after_it_and_the_check_last(monkeypatch):
     registered: dict[str, tuple[str, str, list[str]]] = {}
     original = MockMonitor.RegisterResource
 
@@ -105,11 +105,13 @@ def test_engine_orders_services_after_the_release_run_and_the_check_after_the_se
 
     @pulumi.runtime.test
     def program():
+        # e.g. the security group rules and role policies the task needs, which its inputs do not reference
+        prerequisite = pulumi.CustomResource("test:index:Rule", "tasks-egress", {})
         release = Release("release", ReleaseArgs(
             cluster_arn="arn:aws:ecs:eu-west-1:123456789012:cluster/c",
             task_definition_arn="arn:aws:ecs:eu-west-1:123456789012:task-definition/keel-release:3",
             subnet_ids=["subnet-1"], security_group_ids=["sg-1"], log_group_name="/keel/release",
-            log_stream_prefix="keel", region="eu-west-1"))
+            log_stream_prefix="keel", region="eu-west-1"), pulumi.ResourceOptions(depends_on=[prerequisite]))
         services = [pulumi.CustomResource("test:index:Service", p, {"name": p},
                                           pulumi.ResourceOptions(depends_on=[release])) for p in ("web", "worker", "beat")]
         check = DeployCheck("deploy-check", DeployCheckArgs(
@@ -122,6 +124,7 @@ def test_engine_orders_services_after_the_release_run_and_the_check_after_the_se
 
     release_run_urn = registered["release-run"][1]
     assert registered["release-run"][0] == RELEASE_RUN
+    assert registered["tasks-egress"][1] in registered["release-run"][2], "the release starts before what it was told to wait for"
     for process in ("web", "worker", "beat"):
         assert release_run_urn in registered[process][2], f"{process} does not wait for the release task run"
     check_deps = registered["deploy-check-run"][2]
