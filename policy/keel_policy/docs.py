@@ -32,7 +32,7 @@ when they differ.
 | scope | enforcement |
 |---|---|
 | **All** | mandatory in every stack |
-| **Prod** | mandatory when the stack is prod (named `prod`, or built from the prod preset `keel:preset: prod`); advisory elsewhere, so `keel check` and previews still show what a stack lacks before it is promoted |
+| **Prod** | mandatory when the stack is prod (named `prod` or `prod-*`, or built from the prod preset `keel:preset: prod`); advisory elsewhere, so `keel check` and previews still show what a stack lacks before it is promoted |
 | **Opt** | advisory everywhere (cost or operational trade-offs; some are covered by a documented exception) |
 
 Rules marked *(split)* have a Prod part with its own ID suffix `-PROD` (a stricter threshold in prod).

@@ -11,7 +11,7 @@ import pytest
 from keel.cli import main
 from keel.cli.context import Context as CliContext
 from keel_policy.engine import FAIL, evaluate, rules
-from keel_policy.model import from_record
+from keel_policy.model import Resource, from_record
 from keel_policy.registry import Context
 
 from tests.infra.conftest import STACKS, evaluated
@@ -122,3 +122,7 @@ def test_rules_join_the_real_stack_graph():
             "securityGroupId": db.props["vpcSecurityGroupIds"][0], "ipProtocol": "tcp", "fromPort": 5432.0,
             "toPort": 5432.0, "cidrIpv4": "10.0.0.0/8", "description": "whole network"}})())
     assert _failed_rules([*resources, stray]) == {"NET-06"}
+    # The beat service is found through its task definition's container name.
+    two_beats = [Resource(r.type, r.name, {**r.props, "desiredCount": 2.0}, r.urn, r.id, r.arn)
+                 if r.kind == "ecs:Service" and "beat" in r.name else r for r in resources]
+    assert _failed_rules(two_beats) == {"ECS-12"}
