@@ -79,6 +79,12 @@ def test_unknown_stack_is_one_clear_line(shared_evaluations):
     assert "Pulumi.nosuchstack.yaml" in err and "Traceback" not in err
 
 
+def test_invalid_stack_config_is_reported_not_checked(shared_evaluations):
+    code, out, err = keel_check("--stack", "dev", "--set", "keel:azCount=9")
+    assert code == 2 and out == ""
+    assert "keel:azCount" in err and "Traceback" not in err and len(err.splitlines()) == 2
+
+
 def test_malformed_override_names_the_flag(shared_evaluations):
     code, _, err = keel_check("--stack", "dev", "--set", "keel:dbMultiAz")
     assert code == 2
