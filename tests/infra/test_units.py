@@ -10,6 +10,8 @@ from keel.components.network import subnet_cidrs
 from keel.evaluate import evaluate_stack, read_stack_config
 from keel.outputs import PROCESSES
 
+from tests.infra.conftest import evaluated
+
 
 def test_procfile_lines_become_exec_argv():
     assert procfile.parse("# comment\n\nweb: gunicorn --bind '0.0.0.0:8000' config.wsgi\n") == {
@@ -76,7 +78,7 @@ def test_missing_stack_file_says_how_to_create_it(tmp_path):
 
 
 def test_evaluations_are_deterministic_and_isolated():
-    first = evaluate_stack("dev")
+    first = evaluated("dev")
     other = evaluate_stack("dev", overrides={"keel:azCount": "3"})
     again = evaluate_stack("dev")
     assert [(r.type, r.name, r.id, r.arn) for r in first.resources] == \
