@@ -13,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import urllib.request
 from dataclasses import replace
 
 import pytest
 from config import contract
 
 from tests.parity import processes
-from tests.parity.browser import Browser, probe
+from tests.parity.browser import Browser, probe, send
 from tests.parity.oci import REPO_ROOT
 from tests.parity.stack import ProcessDefinition, check_injected, process_definitions
 
@@ -113,6 +114,9 @@ def test_image_serves_processes_and_stops_with_the_environment_the_stack_injects
 
     # 4. A user on the stack's domain: sign in, upload, and the worker processes the upload.
     host = web_env["DJANGO_ALLOWED_HOSTS"].split(",")[0].lstrip(".")
+    # Production mode: plain HTTP that did not come through the HTTPS listener is sent to HTTPS.
+    insecure = send(local.web_port, "GET", "/", {"Host": host})
+    assert insecure.status == 301 and insecure.headers["Location"] == f"https://{host}/", insecure.status
     browser = Browser(local.web_port, host)
     signed_in = browser.sign_in(ADMIN["DJANGO_SUPERUSER_USERNAME"], ADMIN["DJANGO_SUPERUSER_PASSWORD"])
     assert signed_in.status == 302 and "sessionid" in browser.cookies, \
@@ -125,6 +129,9 @@ def test_image_serves_processes_and_stops_with_the_environment_the_stack_injects
     done = processes.wait_for(lambda: processed(browser, kept), 60, "the worker to process the upload", services)
     assert done["sha256"] == hashlib.sha256(content).hexdigest() and done["size"] == len(content)
     assert any(key.endswith("/parity.txt") for key in object_keys(s3, bucket)), "the upload is not in S3"
+    # The download link is presigned with the task role's credentials (here the stand-in keys).
+    with urllib.request.urlopen(done["download_url"], timeout=15) as download:
+        assert download.read() == content
 
     # 5. Beat's schedule fires and the worker purges an expired document (row and object).
     expired_content = b"old news\n"
