@@ -179,7 +179,7 @@ for process in ("web", "worker"):
             cluster_name=cluster.name, service_name=services.names[process], min_count=size.min_count,
             max_count=size.max_count, cpu_target=size.cpu_target, requests_per_target=size.requests_per_target,
             request_resource_label=pulumi.Output.concat(lb.arn_suffix, "/", lb.target_group_arn_suffix)
-            if process == "web" else None), opts=pulumi.ResourceOptions(depends_on=[services]))
+            if process == "web" else None, tags=tags), opts=pulumi.ResourceOptions(depends_on=[services]))
 # ECS can report steady state after rolling back; fail `pulumi up` unless each service runs our revision.
 DeployCheck("deploy-check", DeployCheckArgs(
     cluster_arn=cluster.arn, services={p: (services.names[p], task_definitions.arns[p]) for p in outputs.SERVICES},

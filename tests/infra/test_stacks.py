@@ -85,6 +85,23 @@ def test_url_is_https_on_a_domain_and_http_only_on_dev(dev, staging, prod):
     assert not any("plain HTTP" in w for w in staging.warnings + prod.warnings)
 
 
+def taggable(type_: str) -> bool:
+    """Whether the pulumi-aws resource class takes `tags` (checked against the provider SDK itself)."""
+    import importlib
+    import inspect
+
+    module, name = type_.split(":")[1].split("/")[0], type_.split(":")[2]
+    resource = getattr(importlib.import_module(f"pulumi_aws.{module}"), name)
+    return "tags" in inspect.signature(resource._internal_init).parameters
+
+
+def test_every_taggable_resource_is_tagged(stack):
+    types = {r.type for r in stack.resources if r.custom and r.type.startswith("aws:")}
+    untagged = sorted(t for t in types if taggable(t)
+                      and any("tags" not in r.inputs for r in stack.by_type(t)))
+    assert untagged == []
+
+
 def test_every_taggable_resource_carries_project_and_stack(stack):
     untagged = [r.name for r in stack.resources if r.custom and "tags" in r.inputs
                 and not {"project", "stack"} <= set(r.inputs["tags"] or {})]

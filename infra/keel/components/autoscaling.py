@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -23,6 +23,7 @@ class ScalingArgs:
     # "app/<lb>/<id>/targetgroup/<tg>/<id>": adds request-count tracking (web only)
     request_resource_label: pulumi.Input[str] | None = None
     requests_per_target: int = 1000
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 class ServiceScaling(pulumi.ComponentResource):
@@ -31,7 +32,7 @@ class ServiceScaling(pulumi.ComponentResource):
         target = aws.appautoscaling.Target(
             f"{name}-target", service_namespace="ecs", scalable_dimension="ecs:service:DesiredCount",
             resource_id=pulumi.Output.concat("service/", args.cluster_name, "/", args.service_name),
-            min_capacity=args.min_count, max_capacity=args.max_count, opts=child(self))
+            min_capacity=args.min_count, max_capacity=args.max_count, tags=args.tags, opts=child(self))
         metrics = [("cpu", "ECSServiceAverageCPUUtilization", args.cpu_target, None)]
         if args.request_resource_label is not None:
             metrics.append(("requests", "ALBRequestCountPerTarget", args.requests_per_target,
