@@ -170,7 +170,8 @@ services = Services("svc", ServicesArgs(
     name_prefix=prefix, cluster_arn=cluster.arn, task_definition_arns=task_definitions.arns, sizes=cfg.processes,
     subnet_ids=network.private_subnet_ids, security_group_ids=[groups.tasks.id],
     target_group_arn=lb.target_group_arn, container_port=contract.PORT, exec_enabled=cfg.exec_enabled,
-    timeout_minutes=cfg.deploy_timeout_minutes, depends_on=gate, tags=tags), opts=pulumi.ResourceOptions(
+    timeout_minutes=cfg.deploy_timeout_minutes, depends_on=gate, web_depends_on=lb.listeners, tags=tags),
+    opts=pulumi.ResourceOptions(
     depends_on=gate))
 for process in ("web", "worker"):
     size = cfg.processes[process]

@@ -257,3 +257,11 @@ def test_secrets_are_described(stack):
         assert secret.inputs["namePrefix"].startswith(f"keel/{stack.stack}/")
     for version in stack.by_type("aws:secretsmanager/secretVersion:SecretVersion"):
         assert "4dabf18193072939515e22adb298388d" in version.inputs["secretString"]
+
+
+def test_web_waits_for_the_listener_that_forwards_to_its_target_group(stack):
+    """ECS rejects a service whose target group no listener uses yet."""
+    web = next(r for r in stack.by_type("aws:ecs/service:Service") if r.inputs["name"].endswith("-web"))
+    forwarding = [r.name for r in stack.by_type("aws:lb/listener:Listener")
+                  if r.inputs["defaultActions"][0]["type"] == "forward"]
+    assert forwarding and set(forwarding) <= web.depends_on

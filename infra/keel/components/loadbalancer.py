@@ -55,10 +55,12 @@ class LoadBalancer(pulumi.ComponentResource):
                 interval=10, timeout=5, healthy_threshold=2, unhealthy_threshold=3),
             tags=named_tags(args.tags, f"{args.name}-web"), opts=child(self))
         forward = [aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=self.target_group.arn)]
+        self.listeners = []
         if args.certificate_arn is not None:
-            aws.lb.Listener(f"{name}-https", load_balancer_arn=self.lb.arn, port=443, protocol="HTTPS",
-                            ssl_policy=SSL_POLICY, certificate_arn=args.certificate_arn, default_actions=forward,
-                            tags=named_tags(args.tags, f"{args.name}-https"), opts=child(self))
+            self.listeners.append(aws.lb.Listener(
+                f"{name}-https", load_balancer_arn=self.lb.arn, port=443, protocol="HTTPS", ssl_policy=SSL_POLICY,
+                certificate_arn=args.certificate_arn, default_actions=forward,
+                tags=named_tags(args.tags, f"{args.name}-https"), opts=child(self)))
             aws.lb.Listener(f"{name}-http", load_balancer_arn=self.lb.arn, port=80, protocol="HTTP",
                             default_actions=[aws.lb.ListenerDefaultActionArgs(
                                 type="redirect", redirect=aws.lb.ListenerDefaultActionRedirectArgs(
@@ -68,9 +70,9 @@ class LoadBalancer(pulumi.ComponentResource):
             pulumi.log.warn(f"{args.name}: no keel:domain, so the load balancer serves plain HTTP on its DNS "
                             "name. Fine for a dev stack; set keel:domain (and keel:hostedZoneId or "
                             "keel:certificateArn) to serve HTTPS.", resource=self)
-            aws.lb.Listener(f"{name}-http", load_balancer_arn=self.lb.arn, port=80, protocol="HTTP",
-                            default_actions=forward, tags=named_tags(args.tags, f"{args.name}-http"),
-                            opts=child(self))
+            self.listeners.append(aws.lb.Listener(
+                f"{name}-http", load_balancer_arn=self.lb.arn, port=80, protocol="HTTP", default_actions=forward,
+                tags=named_tags(args.tags, f"{args.name}-http"), opts=child(self)))
         self.arn = self.lb.arn
         self.dns_name = self.lb.dns_name
         self.zone_id = self.lb.zone_id

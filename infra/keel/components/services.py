@@ -37,6 +37,8 @@ class ServicesArgs:
     exec_enabled: bool
     timeout_minutes: int = 30
     depends_on: list[pulumi.Resource] = field(default_factory=list)  # the release gate
+    # ECS refuses a target group that no listener forwards to yet: web waits for the listener.
+    web_depends_on: list[pulumi.Resource] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -69,7 +71,8 @@ class Services(pulumi.ComponentResource):
                 # A failed rollout fails `pulumi up` instead of reporting success.
                 wait_for_steady_state=True,
                 tags=named_tags(args.tags, physical),
-                opts=child(self, depends_on=list(args.depends_on), custom_timeouts=timeouts,
+                opts=child(self, depends_on=list(args.depends_on) + (list(args.web_depends_on) if web else []),
+                           custom_timeouts=timeouts,
                            # Autoscaling owns the running count between deploys.
                            ignore_changes=["desiredCount"] if size.autoscaling else None))
             self.services[process] = service
