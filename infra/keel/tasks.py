@@ -430,6 +430,8 @@ class TaskRunner:
     stop_grace      seconds to wait for STOPPED after stopping a timed-out task.
     drain_settle    seconds after STOPPED during which late log lines are still awaited.
     drain_timeout   most seconds spent draining logs after STOPPED.
+    error_grace     seconds DescribeTasks may keep failing (after botocore's own retries) before
+                    the wait gives up; a network blip must not abandon a running migration.
     missing_grace   seconds a just-started task may be MISSING from DescribeTasks (eventual
                     consistency) before it is reported as lost.
     tail_size       how many last log lines a result keeps.
@@ -447,6 +449,7 @@ class TaskRunner:
         drain_settle: float = 5.0,
         drain_timeout: float = 30.0,
         missing_grace: float = 30.0,
+        error_grace: float = 120.0,
         tail_size: int = 30,
     ):
         self.ecs = ecs
@@ -458,6 +461,7 @@ class TaskRunner:
         self.drain_settle = drain_settle
         self.drain_timeout = drain_timeout
         self.missing_grace = missing_grace
+        self.error_grace = error_grace
         self.tail_size = tail_size
 
     @classmethod
@@ -570,8 +574,20 @@ class TaskRunner:
         timed_out = False
         give_up_at: float | None = None
         stop_error: str | None = None
+        failing_since: float | None = None
         while True:
-            description = self._describe(task)
+            try:
+                description = self._describe(task)
+                failing_since = None
+            except TaskError as error:
+                failing_since = self.clock() if failing_since is None else failing_since
+                if self.clock() - failing_since >= self.error_grace:
+                    raise TaskError(
+                        f"{error} (for {format_elapsed(self.error_grace)}); the task may still be running: "
+                        f"aws ecs stop-task --cluster {task.cluster} --task {task.task_arn}"
+                    ) from None
+                self.sleep(self.poll_interval)
+                continue
             if description is not None:
                 watch.report(description.get("lastStatus", "UNKNOWN"))
             watch.read_logs()

@@ -311,3 +311,29 @@ def test_timeout_when_the_task_cannot_be_stopped_says_it_may_still_run(ecs, logs
     assert result.timed_out and not result.succeeded
     assert "could not be stopped (StopTask of" in result.reason()
     assert f"aws ecs stop-task --cluster {CLUSTER} --task {TASK_ARN}" in result.reason()
+
+
+def test_describe_errors_are_tolerated_for_a_while(ecs, logs, clock):
+    expect_run_task(ecs)
+    for _ in range(2):
+        ecs.stubber.add_client_error("describe_tasks", service_error_code="ServiceUnavailableException",
+                                     service_message="try again", http_status_code=503)
+    expect_describe(ecs, task("STOPPED", exit_code=0))
+
+    result = make_runner(ecs, None, clock, error_grace=10.0).run(release_spec())
+
+    assert result.succeeded
+
+
+def test_describe_failing_past_the_grace_gives_up_saying_the_task_may_still_run(ecs, logs, clock):
+    expect_run_task(ecs)
+    for _ in range(6):  # t = 0, 2, ..., 10
+        ecs.stubber.add_client_error("describe_tasks", service_error_code="ServiceUnavailableException",
+                                     service_message="try again", http_status_code=503)
+
+    with pytest.raises(TaskError) as failure:
+        make_runner(ecs, None, clock, error_grace=10.0).run(release_spec())
+
+    message = str(failure.value)
+    assert "DescribeTasks of" in message and "ServiceUnavailableException: try again (for 10s)" in message
+    assert f"the task may still be running: aws ecs stop-task --cluster {CLUSTER} --task {TASK_ARN}" in message
