@@ -48,6 +48,8 @@ Behaviour worth knowing:
 * On timeout the task is stopped (StopTask with a reason) and the runner waits up to
   ``stop_grace`` seconds for STOPPED, so the result still carries the final state and lines.
   If StopTask itself fails, the result says so (``stop_error``) with the command to stop it.
+* DescribeTasks errors (after botocore's retries) are tolerated for ``error_grace`` seconds;
+  past that the wait raises TaskError naming the command that stops the still-running task.
 * A log read error other than "not yet" (say, no logs:GetLogEvents permission) ends the
   following, not the wait: it is passed on once as a line and kept in ``log_error``.
 * Clock, sleep and the boto3 clients are injectable, so tests with botocore's Stubber run in
