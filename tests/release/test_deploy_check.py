@@ -209,3 +209,15 @@ def test_unknown_aws_profile_fails_with_a_clear_message(monkeypatch):
     monkeypatch.setattr("keel.components.deploy_check.say", lambda message, error=False: None)
     with pytest.raises(DeployFailed, match=r"AWS is not reachable with region 'eu-west-1' and profile 'no-such-keel-profile'"):
         DeployCheckProvider().create(provider_props(profile="no-such-keel-profile"))
+
+
+def test_describe_errors_are_tolerated_then_reported(ecs, clock, output):
+    watcher = DeployWatcher(ecs, clock=clock, sleep=clock.sleep, poll_interval=15.0, output=output[0], error_grace=30.0)
+    ecs.stubber.add_client_error("describe_services", service_error_code="ServerException", service_message="blip")
+    expect_services(ecs, [healthy(p) for p in PROCESSES])
+    assert watcher.wait(CLUSTER, WANTED, timeout=1800)["beat"] == "COMPLETED on keel-staging-beat:12"
+
+    for _ in range(3):  # t = 15, 30, 45: failing for 30 s
+        ecs.stubber.add_client_error("describe_services", service_error_code="ServerException", service_message="down")
+    with pytest.raises(DeployFailed, match=r"Deploy check failed: DescribeServices failed: .*ServerException.* \(for 30s\)"):
+        watcher.wait(CLUSTER, WANTED, timeout=1800)

@@ -47,6 +47,10 @@ class DeployFailed(Exception):
     """A service did not roll forward; the message is what the user reads in `pulumi up`."""
 
 
+class _ApiError(Exception):
+    """An ECS call failed (after botocore's retries); retried for a while by the watcher."""
+
+
 @dataclass(kw_only=True)
 class DeployCheckArgs:
     """Inputs of the deploy check.
@@ -119,8 +123,10 @@ class DeployWatcher:
         sleep: Callable[[float], None] = time.sleep,
         poll_interval: float = POLL_SECONDS,
         output: Callable[[str, bool], None] = say,
+        error_grace: float = 120.0,
     ):
         self.ecs = ecs
+        self.error_grace = error_grace  # how long DescribeServices may keep failing before we give up
         self.clock = clock
         self.sleep = sleep
         self.poll_interval = poll_interval
@@ -130,8 +136,18 @@ class DeployWatcher:
         """{process: summary} once all are COMPLETED; DeployFailed naming each failed or stuck one."""
         began = self.clock()
         last: dict[str, str] = {}
+        failing_since: float | None = None
         while True:
-            verdicts = self._verdicts(cluster, wanted)
+            try:
+                verdicts = self._verdicts(cluster, wanted)
+                failing_since = None
+            except _ApiError as error:
+                # A network blip must not fail a deploy that may well have succeeded.
+                failing_since = self.clock() if failing_since is None else failing_since
+                if self.clock() - failing_since >= self.error_grace:
+                    raise DeployFailed(f"Deploy check failed: {error} (for {format_elapsed(self.error_grace)})") from None
+                self.sleep(self.poll_interval)
+                continue
             for process, (verdict, _) in verdicts.items():
                 if last.get(process) != verdict.summary:
                     last[process] = verdict.summary
@@ -204,7 +220,7 @@ class DeployWatcher:
         try:
             return method(**params)
         except (ClientError, BotoCoreError) as error:
-            raise DeployFailed(f"Deploy check failed: {name} failed: {error}") from None
+            raise _ApiError(f"{name} failed: {error}") from None
 
 
 def event_line(event: dict[str, Any]) -> str:
