@@ -31,10 +31,10 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from keel.components import PACKAGE
 from keel.components.release import (
     DEFAULT_TIMEOUT_MINUTES,
-    MAX_TIMEOUT_MINUTES,
     child_options,
     is_unknown,
     say,
+    timeout_failures,
 )
 from keel.tasks import aws_clients, format_elapsed, task_id_of
 
@@ -276,13 +276,7 @@ class DeployCheckProvider(ResourceProvider):
                 for key in ("service_name", "task_definition_arn"):
                     if not is_unknown(service.get(key)) and not service.get(key):
                         failures.append(CheckFailure("services", f"services.{process}.{key} is empty"))
-        minutes = news.get("timeout_minutes")
-        if not is_unknown(minutes) and minutes is not None and not (
-            isinstance(minutes, int | float) and 1 <= minutes <= MAX_TIMEOUT_MINUTES
-        ):
-            failures.append(CheckFailure(
-                "timeout_minutes", f"timeout_minutes must be a number of minutes from 1 to {MAX_TIMEOUT_MINUTES}, got {minutes!r}"
-            ))
+        failures.extend(timeout_failures(news))
         return CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:

@@ -187,12 +187,20 @@ def check_failures(props: dict[str, Any]) -> list[CheckFailure]:
         value = props.get(key)
         if not is_unknown(value) and not value:
             failures.append(CheckFailure(key, f"{key} is empty: the release task runs in the same network as web"))
-    minutes = known("timeout_minutes")
-    if minutes is not None and not (isinstance(minutes, int | float) and 1 <= minutes <= MAX_TIMEOUT_MINUTES):
-        failures.append(CheckFailure(
-            "timeout_minutes", f"timeout_minutes must be a number of minutes from 1 to {MAX_TIMEOUT_MINUTES}, got {minutes!r}"
-        ))
+    failures.extend(timeout_failures(props))
     return failures
+
+
+def timeout_failures(props: dict[str, Any]) -> list[CheckFailure]:
+    """A failure for a timeout_minutes outside 1..MAX_TIMEOUT_MINUTES (unset or unknown passes)."""
+    minutes = props.get("timeout_minutes")
+    if minutes is None or is_unknown(minutes):
+        return []
+    if isinstance(minutes, int | float) and not isinstance(minutes, bool) and 1 <= minutes <= MAX_TIMEOUT_MINUTES:
+        return []
+    return [CheckFailure(
+        "timeout_minutes", f"timeout_minutes must be a number of minutes from 1 to {MAX_TIMEOUT_MINUTES}, got {minutes!r}"
+    )]
 
 
 def default_runner(region: str | None, profile: str | None) -> TaskRunner:
