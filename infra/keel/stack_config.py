@@ -9,6 +9,7 @@ what is allowed.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field, replace
@@ -505,7 +506,11 @@ def _check_relations(reader: _Reader, ns: str, values: dict[str, Any]) -> None:
 
 
 def stack_config_from_pulumi() -> StackConfig:
-    """Load from the running Pulumi program's config (what `pulumi up` passes)."""
+    """Load from the running Pulumi program's config (what `pulumi up` passes).
+
+    A bad config raises a StackConfigError that is also a ``pulumi.RunError``, which Pulumi prints
+    as its message alone: one line per problem, no traceback.
+    """
     import pulumi
     from pulumi.runtime import config as runtime_config
 
@@ -513,5 +518,17 @@ def stack_config_from_pulumi() -> StackConfig:
     raw.update(runtime_config.get_config_env())
     raw.update(runtime_config.CONFIG.get())
     project, stack = pulumi.get_project(), pulumi.get_stack()
-    return load({k: v for k, v in raw.items() if isinstance(v, str)}, stack, project)
+    try:
+        return load({k: v for k, v in raw.items() if isinstance(v, str)}, stack, project)
+    except StackConfigError as error:
+        raise _run_error_class()(error.messages) from None
 
+
+@functools.cache
+def _run_error_class() -> type[StackConfigError]:
+    import pulumi
+
+    class PulumiStackConfigError(StackConfigError, pulumi.RunError):
+        """A StackConfigError Pulumi reports without a stack trace."""
+
+    return PulumiStackConfigError

@@ -188,3 +188,12 @@ def test_the_program_stops_before_creating_anything():
     assert "keel:logRetentionDays = '45' is invalid" in str(ev.error)
     # The stack after a failed run evaluates normally (no state leaks between evaluations).
     assert evaluate_stack("dev").error is None
+
+
+def test_pulumi_prints_config_errors_without_a_traceback():
+    """pulumi.RunError is how a Pulumi program ends with a message only."""
+    import pulumi
+
+    ev = evaluate_stack("dev", overrides={"keel:azCount": "9"}, raise_errors=False)
+    assert isinstance(ev.error, pulumi.RunError) and isinstance(ev.error, StackConfigError)
+    assert ev.error.messages == ["keel:azCount = '9' is invalid: allowed a whole number from 2 to 3"]
