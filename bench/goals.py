@@ -57,27 +57,37 @@ def throughput_goal(results: dict) -> Goal:
 
 def failed_requests(results: dict) -> dict[str, int | None]:
     """Failed requests per drill (None where the drill did not run)."""
-    found: dict[str, int | None] = {}
-    for name, entry in (_get(results, "throughput", "targets", default={}) or {}).items():
-        for view, summary in (entry.get("summary") or {}).items():
-            if summary:
-                found[f"wrk {name} {view}"] = summary["failed"]
-    found["SIGTERM with slow requests in flight"] = _get(results, "shutdown", "sigterm", "failed")
-    found["SIGHUP reload under load"] = _get(results, "shutdown", "sighup", "failed")
+    found: dict[str, int | None] = {
+        "SIGTERM with slow requests in flight": _get(results, "shutdown", "sigterm", "failed"),
+        "SIGHUP reload under load": _get(results, "shutdown", "sighup", "failed"),
+    }
     for service in ("redis", "postgres"):
         found[f"/healthz during {service} outage"] = _get(results, "outages", service, "healthz_failures")
+    return found
+
+
+def load_test_failures(results: dict) -> dict[str, int]:
+    """Failed requests (errors and wrk timeouts) in the throughput runs, which are not drills."""
+    found = {}
+    for name, entry in (_get(results, "throughput", "targets", default={}) or {}).items():
+        for view, summary in (entry.get("summary") or {}).items():
+            if summary and summary["failed"]:
+                found[f"{name} {view}"] = summary["failed"]
     return found
 
 
 def zero_failed_goal(results: dict) -> Goal:
     found = failed_requests(results)
     measured = {k: v for k, v in found.items() if v is not None}
+    load = load_test_failures(results)
+    load_note = ("throughput runs (not drills): " + "; ".join(f"{k}: {v}" for k, v in load.items())) if load else ""
     if not measured:
-        return Goal("zero failed requests", "0 in every drill", "not measured", None)
+        return Goal("zero failed requests", "0 in every drill", "not measured", None, load_note)
     bad = {k: v for k, v in measured.items() if v}
     total = sum(measured.values())
-    return Goal("zero failed requests", "0 in every drill", f"{total} failed over {len(measured)} runs",
-                not bad, "; ".join(f"{k}: {v}" for k, v in bad.items()))
+    note = "; ".join([*(f"{k}: {v}" for k, v in bad.items()), *([load_note] if load_note else [])])
+    return Goal("zero failed requests", "0 in every drill", f"{total} failed in {len(measured)} drills",
+                not bad, note)
 
 
 def zero_lost_goal(results: dict) -> Goal:

@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ class Proc:
     popen: subprocess.Popen
     log: Path
     started: float = field(default_factory=time.monotonic)
+    exited_at: float | None = None  # set by watch_exit()
 
     @property
     def pid(self) -> int:
@@ -42,6 +44,14 @@ class Proc:
     def send(self, sig: int) -> None:
         if self.alive():
             os.kill(self.pid, sig)
+
+    def watch_exit(self) -> None:
+        """Record the moment the process exits (``exited_at``) from a background thread."""
+        def wait() -> None:
+            self.popen.wait()
+            self.exited_at = time.monotonic()
+
+        threading.Thread(target=wait, daemon=True, name=f"watch-{self.name}").start()
 
     def wait_exit(self, timeout: float) -> float | None:
         """Seconds until the process exited, or None if it is still running after ``timeout``."""

@@ -52,8 +52,19 @@ def cold_start_md(results: dict) -> str:
         rows.append([entry["label"], fmt(entry["min_s"], 3, " s"), fmt(entry["median_s"], 3, " s"),
                      fmt(ratio, 2, "x"), entry["failed_starts"],
                      ", ".join(fmt(s, 2) for s in entry["samples_s"])])
-    return (f"Launch to the first 200 on `/healthz`; {data['runs']} runs per target, interleaved.\n\n"
+    text = (f"Launch to the first 200 on `/healthz`; {data['runs']} runs per target, interleaved.\n\n"
             + table(["target", "min", "median", "vs startproject", "failed", "samples (s)"], rows))
+    diagnosis = data.get("diagnosis") or {}
+    if "ours_import_cpu_s" in diagnosis:
+        extra = ", ".join(f"`{name}` {ms:.0f} ms" for name, ms in diagnosis["extra_packages_ms"].items())
+        text += (
+            "\n\nWhere the time goes: importing the WSGI module costs our app "
+            f"{diagnosis['ours_import_cpu_s']:.2f} CPU s ({diagnosis['ours_modules']} top-level packages) against "
+            f"{diagnosis['startproject_import_cpu_s']:.2f} CPU s ({diagnosis['startproject_modules']}) for "
+            "startproject, and each gunicorn worker imports it again after the fork (no preload). "
+            f"Packages only our app loads at start, by cumulative import time: {extra}. "
+            f"Heavy clients loaded at start: {', '.join(diagnosis['heavy_loaded_at_start']) or 'none'}.")
+    return text
 
 
 def throughput_md(results: dict) -> str:
@@ -62,6 +73,8 @@ def throughput_md(results: dict) -> str:
     rows = []
     for view, title in (("healthz", "/healthz"), ("db", "DB-reading JSON view")):
         for entry in data["targets"].values():
+            if view not in entry["runs"]:
+                continue
             summary = (entry.get("summary") or {}).get(view)
             if summary is None:
                 rows.append([title, entry["label"], f"status {entry['status'].get(view)}", "–", "–", "–", "–", "–"])
@@ -81,19 +94,23 @@ def throughput_md(results: dict) -> str:
 
 def gunicorn_md(results: dict) -> str:
     data = results["throughput"]["targets"]
-    if "ours-g23" not in data or "ours" not in data:
+    pairs = [(a, b) for a, b in (("ours", "ours-g23"), ("hello", "hello-g23")) if a in data and b in data]
+    if not pairs:
         return "Not compared in this run."
     rows = []
-    for view in ("healthz", "db"):
-        new, old = data["ours"]["summary"].get(view), data["ours-g23"]["summary"].get(view)
-        if new and old:
-            rows.append([view, data["ours"]["label"], fmt(new["rps"], 0), data["ours-g23"]["label"], fmt(old["rps"], 0),
-                         fmt((new["rps"] / old["rps"] - 1) * 100, 1, " %")])
-    cold = results.get("cold_start", {}).get("targets", {})
-    if "ours" in cold and "ours-g23" in cold:
-        rows.append(["cold start (median)", cold["ours"]["label"], fmt(cold["ours"]["median_s"], 3, " s"),
-                     cold["ours-g23"]["label"], fmt(cold["ours-g23"]["median_s"], 3, " s"), ""])
-    return table(["measure", "newest", "value", "23.x", "value", "newest vs 23.x (req/s)"], rows)
+    for newest, other in pairs:
+        for view in ("healthz", "db"):
+            new, old = data[newest]["summary"].get(view), data[other]["summary"].get(view)
+            if not (new and old):
+                continue
+            rows.append([data[newest]["label"], view, fmt(new["rps"], 0), fmt(old["rps"], 0),
+                         fmt((new["rps"] / old["rps"] - 1) * 100, 1, " %"),
+                         fmt(new.get("server_cpu_ms_per_request"), 2, " ms"),
+                         fmt(old.get("server_cpu_ms_per_request"), 2, " ms"), f"{new['failed']} / {old['failed']}"])
+    return ("The same apps and settings under each gunicorn release (a second virtualenv that differs only "
+            "in gunicorn), interleaved with the other targets:\n\n"
+            + table(["app", "view", "req/s newest", "req/s 23.x", "newest vs 23.x", "CPU/req newest",
+                     "CPU/req 23.x", "failed newest / 23.x"], rows))
 
 
 def memory_md(results: dict) -> str:

@@ -53,6 +53,7 @@ class Target:
     db_path: str
     db_headers: dict[str, str] = field(default_factory=dict)
     port: int = 0
+    views: tuple[str, ...] = ("healthz", "db")  # what the throughput section measures on it
 
     def start(self, log_name: str | None = None) -> harness.Proc:
         self.port = harness.free_port()

@@ -84,13 +84,19 @@ def worker_memory(proc: harness.Proc) -> dict:
 
 
 def drill(environment: dict[str, str], database_url: str, tag: str, count: int, sig: int,
-          measure_memory: bool = False) -> dict:
-    """Queue, start a worker, hit it with ``sig`` at ~30 % done, start a fresh one, wait for all."""
+          measure_memory: bool = False, deferred: list | None = None) -> dict:
+    """Queue, start a worker, hit it with ``sig`` at ~30 % done, start a fresh one, wait for all.
+
+    After SIGTERM the old worker drains for up to the soft-shutdown timeout; with ``deferred``
+    the wait for its exit is appended there as a callable (run later, while other sections
+    go on) instead of blocking here.
+    """
     queued = queue_documents(environment, tag, count)
     ids, task_ids = queued["documents"], queued["tasks"]
     first = start_worker(environment, f"worker-{tag}-1")
     second = None
     result: dict = {"tasks": count, "signal": signal.Signals(sig).name}
+    handed_over = False
     try:
         started = time.monotonic()
         if harness.wait_until(lambda: processed_count(database_url, ids) >= count * 0.3, 120, 0.05) is None:
@@ -101,42 +107,62 @@ def drill(environment: dict[str, str], database_url: str, tag: str, count: int, 
         if sig == signal.SIGKILL:
             harness.kill_group(first.pid)  # the whole container dies: main process and pool children
             first.popen.wait(timeout=10)
-            result["processed_when_stopped"] = processed_count(database_url, ids)
-            second = start_worker(environment, f"worker-{tag}-2")
         else:
+            first.watch_exit()
             first.send(sig)
-            signalled = time.monotonic()
-            # As a rolling deploy does (100 % / 200 %): the new worker starts while the old one drains.
-            second = start_worker(environment, f"worker-{tag}-2")
+        signalled = time.monotonic()
+        # As a rolling deploy does (100 % / 200 %): the new worker starts while the old one drains.
+        second = start_worker(environment, f"worker-{tag}-2")
         done = harness.wait_until(lambda: processed_count(database_url, ids) >= count,
                                   VISIBILITY_TIMEOUT * 6 + 60, 0.1)
         result["all_done_after_s"] = None if done is None else time.monotonic() - started
-        if sig != signal.SIGKILL:
-            exited = first.wait_exit(timeout=150)
-            result["worker_exit_s"] = None if exited is None else time.monotonic() - signalled
-            result["restored_log_line"] = next(
-                (line.strip()[:200] for line in first.log_text().splitlines() if "Restoring" in line), None)
-        final = statuses(database_url, ids)
-        runs = executions(first.log_text() + second.log_text(), task_ids)
-        result.update({
-            "statuses": final,
-            "processed": final.get("processed", 0),
-            "lost": count - final.get("processed", 0),
-            "executions_logged": sum(runs.values()),
-            "tasks_run_more_than_once": sum(1 for n in runs.values() if n > 1),
-            "tasks_never_logged": sum(1 for t in task_ids if runs[t] == 0),
-        })
+        result["all_done_after_signal_s"] = None if done is None else time.monotonic() - signalled
+
+        def finish() -> None:
+            """Wait for the signalled worker to exit, then count results and stop both workers."""
+            try:
+                if first.alive():
+                    first.wait_exit(timeout=max(1.0, 150 - (time.monotonic() - signalled)))
+                result["worker_exit_s"] = None if first.alive() else first_exit(first, signalled)
+                result["restored_log_line"] = next(
+                    (line.strip()[:200] for line in first.log_text().splitlines() if "Restoring" in line), None)
+                final = statuses(database_url, ids)
+                runs = executions(first.log_text() + second.log_text(), task_ids)
+                result.update({
+                    "statuses": final,
+                    "processed": final.get("processed", 0),
+                    "lost": count - final.get("processed", 0),
+                    "executions_logged": sum(runs.values()),
+                    "tasks_run_more_than_once": sum(1 for n in runs.values() if n > 1),
+                    "tasks_never_logged": sum(1 for t in task_ids if runs[t] == 0),
+                })
+            finally:
+                first.stop()
+                second.stop()
+
+        if deferred is not None and sig != signal.SIGKILL:
+            deferred.append(finish)
+            handed_over = True
+        else:
+            finish()
     finally:
-        first.stop()
-        if second is not None:
-            second.stop()
+        if not handed_over:
+            first.stop()
+            if second is not None:
+                second.stop()
     return result
 
 
-def run(environment: dict[str, str], database_url: str, count: int) -> dict:
+def first_exit(proc: harness.Proc, signalled: float) -> float:
+    """Seconds from the signal to the process's exit (its Popen records when it was reaped)."""
+    return proc.exited_at - signalled if proc.exited_at is not None else time.monotonic() - signalled
+
+
+def run(environment: dict[str, str], database_url: str, count: int, deferred: list | None = None) -> dict:
     environment = environment | {"CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT)}
     return {
         "visibility_timeout_s": VISIBILITY_TIMEOUT,
         "kill9": drill(environment, database_url, "kill9", count, signal.SIGKILL),
-        "sigterm": drill(environment, database_url, "sigterm", count, signal.SIGTERM, measure_memory=True),
+        "sigterm": drill(environment, database_url, "sigterm", count, signal.SIGTERM, measure_memory=True,
+                         deferred=deferred),
     }
