@@ -103,6 +103,8 @@ secret_values = {
 }
 if cfg.django_secret_key:
     secret_values["DJANGO_SECRET_KEY"] = pulumi.Output.secret(cfg.django_secret_key)
+if cfg.django_secret_key_fallbacks:
+    secret_values["DJANGO_SECRET_KEY_FALLBACKS"] = pulumi.Output.secret(cfg.django_secret_key_fallbacks)
 secrets = Secrets("secrets", SecretsArgs(
     path=f"{cfg.project}/{cfg.stack}", values=secret_values, kms_key_arn=kms_arn,
     generated=() if cfg.django_secret_key else ("DJANGO_SECRET_KEY",),

@@ -133,6 +133,7 @@ class StackConfig:
     database_url: str | None = None
     redis_url: str | None = None
     django_secret_key: str | None = None
+    django_secret_key_fallbacks: str | None = None  # previous keys, comma separated, while rotating
     # Extra plain environment, validated against the app's contract.
     env: dict[str, str] = field(default_factory=dict)
 
@@ -216,7 +217,7 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
 }
 SCALAR_KEYS = tuple(PRESET_VALUES["dev"])
 ENTRY_KEYS = ("preset", "domain", "certificateArn", "hostedZoneId", "env")
-SECRET_KEYS = ("databaseUrl", "redisUrl", "djangoSecretKey")
+SECRET_KEYS = ("databaseUrl", "redisUrl", "djangoSecretKey", "djangoSecretKeyFallbacks")
 KNOWN_KEYS = SCALAR_KEYS + ENTRY_KEYS + SECRET_KEYS + PROCESS_KEYS
 PROCESS_FIELDS = {"cpu": "cpu", "memory": "memory", "count": "count", "minCount": "min_count",
                   "maxCount": "max_count", "cpuTarget": "cpu_target", "requestsPerTarget": "requests_per_target"}
@@ -477,9 +478,14 @@ def load(raw: dict[str, str], stack: str, project: str = "keel") -> StackConfig:
                               contract.BY_NAME["DATABASE_URL"].schemes)
     redis_url = _check_url(reader, "redisUrl", own.get("redisUrl") or None, contract.BY_NAME["REDIS_URL"].schemes)
     secret_key = own.get("djangoSecretKey") or None
-    if secret_key is not None and (len(secret_key) < 50 or len(set(secret_key)) < 5):
-        reader.errors.append(f"{ns}djangoSecretKey = <secret, {len(secret_key)} characters> is invalid: allowed "
-                             "at least 50 characters with at least 5 distinct ones (Django security.W009)")
+    fallbacks = own.get("djangoSecretKeyFallbacks") or None
+    for name, keys in (("djangoSecretKey", [secret_key] if secret_key else []),
+                       ("djangoSecretKeyFallbacks", fallbacks.split(",") if fallbacks else [])):
+        for index, key in enumerate(keys):
+            if len(key) < 50 or len(set(key)) < 5:
+                which = f" (key {index + 1})" if name.endswith("Fallbacks") else ""
+                reader.errors.append(f"{ns}{name} = <secret{which}, {len(key)} characters> is invalid: allowed at "
+                                     "least 50 characters with at least 5 distinct ones (Django security.W009)")
     env = _check_env(reader, own.get("env"))
 
     _check_relations(reader, ns, values)
@@ -493,7 +499,8 @@ def load(raw: dict[str, str], stack: str, project: str = "keel") -> StackConfig:
     return StackConfig(
         stack=stack, preset=preset, project=project, region=region, profile=raw.get("aws:profile") or None,
         domain=domain, certificate_arn=certificate_arn, hosted_zone_id=hosted_zone_id, processes=processes,
-        database_url=database_url, redis_url=redis_url, django_secret_key=secret_key, env=env, **values,
+        database_url=database_url, redis_url=redis_url, django_secret_key=secret_key,
+        django_secret_key_fallbacks=fallbacks, env=env, **values,
     )
 
 

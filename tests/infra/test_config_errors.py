@@ -197,3 +197,10 @@ def test_pulumi_prints_config_errors_without_a_traceback():
     ev = evaluate_stack("dev", overrides={"keel:azCount": "9"}, raise_errors=False)
     assert isinstance(ev.error, pulumi.RunError) and isinstance(ev.error, StackConfigError)
     assert ev.error.messages == ["keel:azCount = '9' is invalid: allowed a whole number from 2 to 3"]
+
+
+def test_weak_fallback_key_is_named_by_position_without_echoing_it():
+    strong = "k" * 30 + "abcdefghij" * 3
+    message = only(djangoSecretKeyFallbacks=f"{strong},tiny-old-key")
+    assert_names(message, "keel:djangoSecretKeyFallbacks", "key 2", "12 characters", "at least 50")
+    assert "tiny-old-key" not in message

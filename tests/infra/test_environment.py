@@ -150,3 +150,13 @@ def test_environment_refuses_to_leave_a_required_variable_out():
 def test_environment_refuses_secret_references_outside_the_contract():
     with pytest.raises(ContractError, match="NOT_IN_CONTRACT"):
         container_environment(values(secret_refs={**values().secret_refs, "NOT_IN_CONTRACT": "arn:x"}), 256)
+
+
+def test_secret_key_rotation_keeps_the_old_key_as_a_secret():
+    new, old = "n" * 25 + "abcdefghij" * 3, "o" * 25 + "klmnopqrst" * 3
+    ev = evaluate_stack("dev", overrides={"keel:djangoSecretKey": new, "keel:djangoSecretKeyFallbacks": old})
+    web = ev.container_definitions()["web"]
+    values = ev.secret_values()
+    assert values[secrets_of(web)["DJANGO_SECRET_KEY"]] == new
+    assert values[secrets_of(web)["DJANGO_SECRET_KEY_FALLBACKS"]] == old
+    assert "DJANGO_SECRET_KEY_FALLBACKS" not in env_of(web) and old not in repr(web)
