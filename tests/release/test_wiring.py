@@ -56,7 +56,7 @@ def test_release_runs_the_release_task_definition_in_webs_network(stack):
     assert 1 <= release["timeout_minutes"] <= 120
 
 
-def test_release_container_runs_webs_image_environment_and_secrets(stack):
+def test_release_container_runs_webs_image_environment_secrets_and_roles(stack):
     containers = stack.container_definitions()
     release, web = containers["release"], containers["web"]
 
@@ -66,6 +66,9 @@ def test_release_container_runs_webs_image_environment_and_secrets(stack):
     shared = {k: v for k, v in release.items() if k not in PER_PROCESS}
     assert shared == {k: v for k, v in web.items() if k in shared}
     assert release["command"] == ["python", "manage.py", "release"]
+    definitions = stack.task_definitions()
+    for role in ("taskRoleArn", "executionRoleArn"):  # same permissions, same secrets access
+        assert definitions["release"].plain_inputs[role] == definitions["web"].plain_inputs[role]
     assert release["logConfiguration"]["options"]["mode"] == "blocking"  # no release line is dropped
 
 
