@@ -376,7 +376,8 @@ def evaluate_stack(stack: str, overrides: dict[str, Any] | None = None,
 
     mocks = KeelMocks(region)
     collector = _WarningCollector()
-    logger = logging.getLogger(f"keel.evaluate.{stack}.{id(evaluation)}")
+    # Pulumi's mock engine logs program warnings here; each evaluation collects its own.
+    logger = logging.getLogger("keel.evaluate.engine")
     logger.propagate = False
     logger.addHandler(collector)
 
@@ -417,7 +418,7 @@ def evaluate_stack(stack: str, overrides: dict[str, Any] | None = None,
         for key, value in stack_resource.outputs.items():
             outputs[key] = _sync_await(pulumi.Output.from_input(value).future())
         evaluation.outputs = outputs
-    except BaseException as exc:  # noqa: BLE001 recorded, re-raised for callers that want it
+    except Exception as exc:  # recorded, and re-raised for callers that want it
         evaluation.error = exc
         if raise_errors:
             raise
