@@ -39,7 +39,8 @@ commands = procfile.commands(required=outputs.PROCESSES)
 LOG_STREAM_PREFIX = cfg.project
 
 # --- encryption key, log bucket ---------------------------------------------------------------
-key = Key("kms", KeyArgs(name=prefix, account_id=account_id, region=cfg.region, tags=tags)) if cfg.kms_key else None
+key = Key("kms", KeyArgs(name=prefix, account_id=account_id, region=cfg.region, protect=cfg.protect_data,
+                        tags=tags)) if cfg.kms_key else None
 kms_arn = key.arn if key else None
 log_bucket = None
 if cfg.alb_access_logs or cfg.media_access_logs or cfg.flow_logs:

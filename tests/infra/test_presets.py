@@ -57,6 +57,7 @@ def test_prod_runs_redundant_autoscaled_web_and_worker(dev, prod):
 def test_prod_encrypts_with_its_own_rotating_key(dev, prod):
     key = one(prod, "aws:kms/key:Key")
     assert key.inputs["enableKeyRotation"] is True and key.inputs["deletionWindowInDays"] >= 7
+    assert key.protect is True
     assert dev.by_type("aws:kms/key:Key") == []
     for secret in prod.by_type("aws:secretsmanager/secret:Secret"):
         assert secret.inputs["kmsKeyId"] == key.arn and secret.inputs["recoveryWindowInDays"] >= 7

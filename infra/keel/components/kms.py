@@ -20,6 +20,7 @@ class KeyArgs:
     account_id: pulumi.Input[str]
     region: str
     deletion_window_days: int = 30
+    protect: bool = False  # data encrypted with a deleted key is gone: prod protects it
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -44,7 +45,8 @@ class Key(pulumi.ComponentResource):
         policy = pulumi.Output.from_input(args.account_id).apply(lambda account: key_policy(account, args.region))
         self.key = aws.kms.Key(f"{name}-key", description=f"{args.name}: data at rest",
                                enable_key_rotation=True, deletion_window_in_days=args.deletion_window_days,
-                               policy=policy, tags=named_tags(args.tags, args.name), opts=child(self))
+                               policy=policy, tags=named_tags(args.tags, args.name),
+                               opts=child(self, protect=args.protect))
         aws.kms.Alias(f"{name}-alias", name=f"alias/{args.name}", target_key_id=self.key.key_id, opts=child(self))
         self.arn = self.key.arn
         self.register_outputs({"arn": self.arn})
