@@ -394,7 +394,9 @@ def _check_env(reader: _Reader, text: str | None) -> dict[str, str]:
     obj = reader.as_object(key, text)
     if obj is None:
         return {}
-    settable = [var.name for var in contract.CONTRACT if var.source != "stack" and not var.secret]
+    # Deployed processes always run in production mode: DJANGO_DEBUG is the stack's, like the stack-sourced ones.
+    settable = [var.name for var in contract.CONTRACT
+                if var.source != "stack" and not var.secret and var.name != "DJANGO_DEBUG"]
     env: dict[str, str] = {}
     for name, value in obj.items():
         var = contract.BY_NAME.get(name)

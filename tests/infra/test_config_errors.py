@@ -155,6 +155,8 @@ def test_env_rejects_credentials():
 
 def test_env_rejects_stack_owned_variables():
     assert_names(only(env={"PORT": "9000"}), "keel:env.PORT", "set by the stack", "LOG_LEVEL")
+    # A deployed stack never runs in debug mode.
+    assert_names(only(env={"DJANGO_DEBUG": "true"}), "keel:env.DJANGO_DEBUG", "set by the stack", "LOG_LEVEL")
 
 
 def test_env_values_are_checked_against_the_contract():
