@@ -218,13 +218,6 @@ def test_refuses_to_race_a_running_release(keel, ecs_stub, outputs_file):
     assert "keel logs --stack staging --outputs" in result.err
 
 
-def test_release_started_by_matches_the_release_gate():
-    from keel.cli.status import RELEASE_STARTED_BY
-    from keel.components.release import STARTED_BY
-
-    assert RELEASE_STARTED_BY == STARTED_BY
-
-
 def test_timeout_stops_the_task_and_exits_124(keel, ecs_stub, outputs_file):
     _, stubber = ecs_stub
     expect_run_task(stubber, command=["python", "manage.py", "slow"])

@@ -11,14 +11,14 @@ import dataclasses
 import os
 import re
 
-from keel.tasks import LogLine, StartedTask, TaskResult, TaskRunner, family_of
+from keel.tasks import RELEASE_STARTED_BY, LogLine, StartedTask, TaskResult, TaskRunner, family_of
 
 from . import fargate, oneoff, stack
 from .console import Progress, parse_duration
 from .context import Context
 from .errors import KeelError, UsageError
 from .signals import sigterm_as_ctrl_c
-from .status import RELEASE_STARTED_BY, RUN_STARTED_BY
+from .status import RUN_STARTED_BY
 
 NEVER_RAN = 125  # the task never ran its container (like `docker run` failing before the command)
 TIMED_OUT = 124  # like timeout(1)

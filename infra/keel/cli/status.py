@@ -13,9 +13,6 @@ from . import stack
 from .context import Context
 
 # startedBy of the tasks keel starts, so the last *release* is not a `keel run` one-off.
-# RELEASE_STARTED_BY must equal keel.components.release.STARTED_BY (a test checks it); it is
-# repeated here so the CLI does not import the Pulumi SDK.
-RELEASE_STARTED_BY = "keel-release"
 RUN_STARTED_BY = "keel-run"
 SHELL_STARTED_BY = "keel-shell"
 ONE_OFF_STARTED_BY = (RUN_STARTED_BY, SHELL_STARTED_BY)
