@@ -49,6 +49,9 @@ POSTGRES_ENGINE_VERSION = re.compile(r"^(1[6-9])(\.\d+)?$")
 CACHE_ENGINES = ("valkey", "redis")
 CACHE_ENGINE_VERSION = re.compile(r"^(7|8)\.\d+$")
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+# Resource names start with "<project>-<stack>": S3, RDS and ElastiCache accept only lower-case letters,
+# digits and hyphens, and "<prefix>-cache" must fit ElastiCache's 40 characters.
+NAME_PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,27}$")
 
 
 class StackConfigError(Exception):
@@ -438,6 +441,10 @@ def load(raw: dict[str, str], stack: str, project: str = "keel") -> StackConfig:
         reader.fail(f"{ns}preset", preset, "one of " + ", ".join(PRESETS) + " (defaults to the stack name)")
         preset = "dev"
 
+    if not NAME_PREFIX.match(f"{project}-{stack}") or "--" in f"{project}-{stack}":
+        reader.errors.append(f"stack name {stack!r} (project {project!r}) is invalid for AWS resource names "
+                             f"{project}-{stack}-...: allowed lower-case letters, digits and single hyphens, "
+                             "at most 28 characters for project-stack")
     region = raw.get("aws:region")
     if region is None:
         reader.errors.append("aws:region is not set: allowed an AWS region, e.g. "

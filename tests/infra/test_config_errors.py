@@ -206,3 +206,9 @@ def test_weak_fallback_key_is_named_by_position_without_echoing_it():
     message = only(djangoSecretKeyFallbacks=f"{strong},tiny-old-key")
     assert_names(message, "keel:djangoSecretKeyFallbacks", "key 2", "12 characters", "at least 50")
     assert "tiny-old-key" not in message
+
+
+@pytest.mark.parametrize("stack", ["Feature_X", "a-very-long-stack-name-for-a-branch"])
+def test_stack_names_must_make_valid_aws_names(stack):
+    message = " ".join(problems(stack, preset="dev"))
+    assert_names(message, f"stack name {stack!r}", "lower-case letters, digits and single hyphens", "28 characters")
