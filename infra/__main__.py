@@ -32,6 +32,8 @@ from keel.environment import StackValues
 from keel.stack_config import stack_config_from_pulumi
 
 cfg = stack_config_from_pulumi()
+for warning in cfg.warnings:
+    pulumi.log.warn(warning)
 tags = {"project": cfg.project, "stack": cfg.stack}
 prefix = cfg.name_prefix
 account_id = aws.get_caller_identity_output().account_id

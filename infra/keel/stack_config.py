@@ -139,6 +139,8 @@ class StackConfig:
     django_secret_key_fallbacks: str | None = None  # previous keys, comma separated, while rotating
     # Extra plain environment, validated against the app's contract.
     env: dict[str, str] = field(default_factory=dict)
+    # Allowed but risky choices, reported by the program as Pulumi warnings.
+    warnings: tuple[str, ...] = ()
 
     @property
     def https(self) -> bool:
@@ -506,11 +508,24 @@ def load(raw: dict[str, str], stack: str, project: str = "keel") -> StackConfig:
     if reader.errors:
         raise StackConfigError(reader.errors)
     return StackConfig(
+        warnings=_unencrypted_url_warnings(ns, database_url, redis_url),
         stack=stack, preset=preset, project=project, region=region, profile=raw.get("aws:profile") or None,
         domain=domain, certificate_arn=certificate_arn, hosted_zone_id=hosted_zone_id, processes=processes,
         database_url=database_url, redis_url=redis_url, django_secret_key=secret_key,
         django_secret_key_fallbacks=fallbacks, env=env, **values,
     )
+
+
+def _unencrypted_url_warnings(ns: str, database_url: str | None, redis_url: str | None) -> tuple[str, ...]:
+    """Attached services reached without TLS: allowed (a private network may be enough), but said."""
+    found = []
+    if database_url and "sslmode=" not in urlsplit(database_url).query:
+        found.append(f"{ns}databaseUrl has no sslmode parameter: add ?sslmode=require (or verify-full) so the "
+                     "connection to the database is encrypted")
+    if redis_url and urlsplit(redis_url).scheme != "rediss":
+        found.append(f"{ns}redisUrl uses redis://: use rediss://...?ssl_cert_reqs=required so the cache and "
+                     "broker traffic is encrypted")
+    return tuple(found)
 
 
 def _check_relations(reader: _Reader, ns: str, values: dict[str, Any]) -> None:

@@ -54,3 +54,12 @@ def test_secure_stack_values_are_placeholders_marked_secret(tmp_path):
     config, secret_keys = read_stack_config(root, "keel", "dev")
     assert secret_keys == ["keel:databaseUrl"]
     assert config["keel:databaseUrl"].startswith("postgres://")
+
+
+def test_attached_services_without_tls_are_warned_about(attached):
+    assert not [w for w in attached.warnings if "databaseUrl" in w or "redisUrl" in w]
+    plain = evaluate_stack("staging", overrides={"keel:databaseUrl": "postgres://a:b@db.example.net/app",
+                                                 "keel:redisUrl": "redis://cache.example.net:6379/0"})
+    assert any("keel:databaseUrl has no sslmode" in w for w in plain.warnings)
+    assert any("keel:redisUrl uses redis://" in w for w in plain.warnings)
+    assert not any(":b@" in w for w in plain.warnings)
