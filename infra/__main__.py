@@ -25,7 +25,7 @@ from keel.components.release import Release, ReleaseArgs
 from keel.components.secrets import Secrets, SecretsArgs
 from keel.components.securitygroups import SecurityGroups, SecurityGroupsArgs
 from keel.components.services import Services, ServicesArgs
-from keel.components.storage import Bucket, BucketArgs
+from keel.components.storage import LEGACY_ELB_LOG_REGIONS, Bucket, BucketArgs
 from keel.components.taskdefinitions import TaskDefinitions, TaskDefinitionsArgs
 from keel.components.waf import WebAcl, WebAclArgs
 from keel.environment import StackValues
@@ -50,7 +50,8 @@ if cfg.alb_access_logs or cfg.media_access_logs or cfg.flow_logs:
     log_bucket = Bucket("logs", BucketArgs(
         name_prefix=f"{prefix}-logs-", force_destroy=not cfg.protect_data, protect=cfg.protect_data,
         versioning=cfg.protect_data,
-        log_delivery=True, account_id=account_id, elb_account_arn=aws.elb.get_service_account_output().arn,
+        log_delivery=True, account_id=account_id,
+        elb_account_arn=aws.elb.get_service_account_output().arn if cfg.region in LEGACY_ELB_LOG_REGIONS else None,
         tags=tags))
 
 # --- network ----------------------------------------------------------------------------------

@@ -265,3 +265,14 @@ def test_web_waits_for_the_listener_that_forwards_to_its_target_group(stack):
     forwarding = [r.name for r in stack.by_type("aws:lb/listener:Listener")
                   if r.inputs["defaultActions"][0]["type"] == "forward"]
     assert forwarding and set(forwarding) <= web.depends_on
+
+
+def test_access_logs_are_delivered_in_new_regions_too():
+    """Regions opened after August 2022 have no ELB log account: the service principal must be enough."""
+    from keel.evaluate import evaluate_stack
+
+    ev = evaluate_stack("prod", overrides={"aws:region": "ap-southeast-5"})
+    logs = next(b for b in ev.by_type("aws:s3/bucket:Bucket") if "-logs-" in b.inputs["bucketPrefix"])
+    policy = next(p for p in ev.by_type("aws:s3/bucketPolicy:BucketPolicy") if p.inputs["bucket"] == logs.id)
+    principals = [s["Principal"] for s in statements(policy.inputs["policy"]) if s["Sid"].startswith("AlbAccessLogs")]
+    assert principals == [{"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}]

@@ -31,6 +31,16 @@ class BucketArgs:
     tags: dict[str, str] = field(default_factory=dict)
 
 
+# Regions older than August 2022 deliver ALB access logs from a regional ELB account; newer ones only
+# through the logdelivery.elasticloadbalancing.amazonaws.com service principal.
+LEGACY_ELB_LOG_REGIONS = frozenset({
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "af-south-1", "ap-east-1", "ap-south-1",
+    "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
+    "ca-central-1", "eu-central-1", "eu-west-1", "eu-west-2", "eu-west-3", "eu-south-1", "eu-north-1",
+    "me-south-1", "sa-east-1", "us-gov-west-1", "us-gov-east-1",
+})
+
+
 def log_delivery_statements(bucket_arn: str, account_id: str, elb_account_arn: str | None) -> list[dict]:
     """Let AWS log delivery write under its own prefixes, only for this account's resources."""
     source = {"StringEquals": {"aws:SourceAccount": account_id}}
