@@ -56,6 +56,15 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="session", autouse=True)
+def collected_static():
+    """Static files collected once, as the image build does, so pages render with the same
+    hashed-name manifest storage as production (and WhiteNoise finds its STATIC_ROOT)."""
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
 @pytest.fixture(scope="session")
 def s3_server():
     from moto.server import ThreadedMotoServer

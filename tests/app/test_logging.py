@@ -103,8 +103,6 @@ def test_celery_and_gunicorn_loggers_propagate_to_the_one_stdout_handler():
 
 @pytest.mark.django_db
 def test_a_redis_outage_does_not_sign_users_out(settings, django_user_model):
-    # The admin's CSS names need no collected manifest here; the image collects static at build.
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     user = django_user_model.objects.create_user("grace", password="pw", is_staff=True, is_superuser=True)
     signed_in = Client(headers={"X-Forwarded-Proto": "https"})
     signed_in.force_login(user)

@@ -10,10 +10,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_browser(django_user_model, s3_server, settings):
-    # The manifest of hashed static names exists only after collectstatic (the image build).
-    settings.STORAGES = {**settings.STORAGES,
-                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+def admin_browser(django_user_model, s3_server):
     admin = django_user_model.objects.create_superuser("root", "root@example.com")
     client = Client(headers={"X-Forwarded-Proto": "https"})
     client.force_login(admin)
