@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import re
+
 from keel import outputs
 
 # What `pulumi up` must create on every stack: type -> minimum count.
@@ -85,14 +89,23 @@ def test_url_is_https_on_a_domain_and_http_only_on_dev(dev, staging, prod):
     assert not any("plain HTTP" in w for w in staging.warnings + prod.warnings)
 
 
-def taggable(type_: str) -> bool:
-    """Whether the pulumi-aws resource class takes `tags` (checked against the provider SDK itself)."""
-    import importlib
-    import inspect
-
+def resource_parameters(type_: str) -> set[str]:
+    """The input names a pulumi-aws resource class accepts (from the provider SDK itself)."""
     module, name = type_.split(":")[1].split("/")[0], type_.split(":")[2]
     resource = getattr(importlib.import_module(f"pulumi_aws.{module}"), name)
-    return "tags" in inspect.signature(resource._internal_init).parameters
+    return set(inspect.signature(resource._internal_init).parameters)
+
+
+def taggable(type_: str) -> bool:
+    return "tags" in resource_parameters(type_)
+
+
+def test_every_input_is_a_real_property_of_its_resource(stack):
+    """Mocks accept any key; AWS would not. Catches a misspelt input before `pulumi up` does."""
+    unknown = sorted({(r.type, key) for r in stack.resources if r.custom and r.type.startswith("aws:")
+                      for key in r.inputs
+                      if re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), key) not in resource_parameters(r.type)})
+    assert unknown == []
 
 
 def test_every_taggable_resource_is_tagged(stack):
