@@ -48,7 +48,6 @@ CIDR16 = re.compile(r"^10\.(\d{1,3})\.0\.0/16$")
 POSTGRES_ENGINE_VERSION = re.compile(r"^(1[6-9])(\.\d+)?$")
 CACHE_ENGINES = ("valkey", "redis")
 CACHE_ENGINE_VERSION = re.compile(r"^(7|8)\.\d+$")
-ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 # Resource names start with "<project>-<stack>": S3, RDS and ElastiCache accept only lower-case letters,
 # digits and hyphens, and "<prefix>-cache" must fit ElastiCache's 40 characters.
 NAME_PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,27}$")

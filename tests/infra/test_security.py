@@ -168,8 +168,10 @@ def test_load_balancer_serves_tls13_and_only_redirects_http(stack):
     (lb,) = stack.by_type("aws:lb/loadBalancer:LoadBalancer")
     assert lb.inputs["dropInvalidHeaderFields"] is True and lb.inputs["internal"] is False
     listeners = {r.inputs["port"]: r.inputs for r in stack.by_type("aws:lb/listener:Listener")}
+    (tg,) = stack.by_type("aws:lb/targetGroup:TargetGroup")
     if stack.stack == "dev":
         assert set(listeners) == {80}
+        assert listeners[80]["defaultActions"] == [{"type": "forward", "targetGroupArn": tg.arn}]
         return
     assert set(listeners) == {80, 443}
     https = listeners[443]
