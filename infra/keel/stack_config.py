@@ -442,16 +442,7 @@ def load(raw: dict[str, str], stack: str, project: str = "keel") -> StackConfig:
         reader.fail(f"{ns}preset", preset, "one of " + ", ".join(PRESETS) + " (defaults to the stack name)")
         preset = "dev"
 
-    if not NAME_PREFIX.match(f"{project}-{stack}") or "--" in f"{project}-{stack}":
-        reader.errors.append(f"stack name {stack!r} (project {project!r}) is invalid for AWS resource names "
-                             f"{project}-{stack}-...: allowed lower-case letters, digits and single hyphens, "
-                             "at most 28 characters for project-stack")
-    region = raw.get("aws:region")
-    if region is None:
-        reader.errors.append("aws:region is not set: allowed an AWS region, e.g. "
-                             "`pulumi config set aws:region eu-west-1`")
-    elif not REGION.match(region):
-        reader.fail("aws:region", region, "an AWS region like eu-west-1")
+    region = _read_identity(reader, raw, stack, project)
 
     values: dict[str, Any] = {}
     for name in SCALAR_KEYS:
@@ -463,6 +454,46 @@ def load(raw: dict[str, str], stack: str, project: str = "keel") -> StackConfig:
         processes[name] = _read_process(reader, name, _process_presets(preset)[name], own.get(name))
         _check_process(reader, name, processes[name])
 
+    domain, certificate_arn, hosted_zone_id = _read_entry_point(reader, ns, own, preset)
+
+    database_url = _check_url(reader, "databaseUrl", own.get("databaseUrl") or None,
+                              contract.BY_NAME["DATABASE_URL"].schemes)
+    redis_url = _check_url(reader, "redisUrl", own.get("redisUrl") or None, contract.BY_NAME["REDIS_URL"].schemes)
+    secret_key = own.get("djangoSecretKey") or None
+    fallbacks = own.get("djangoSecretKeyFallbacks") or None
+    _check_secret_keys(reader, ns, secret_key, fallbacks)
+    env = _check_env(reader, own.get("env"))
+
+    _check_relations(reader, ns, values)
+
+    if reader.errors:
+        raise StackConfigError(reader.errors)
+    return StackConfig(
+        warnings=_unencrypted_url_warnings(ns, database_url, redis_url),
+        stack=stack, preset=preset, project=project, region=region, profile=raw.get("aws:profile") or None,
+        domain=domain, certificate_arn=certificate_arn, hosted_zone_id=hosted_zone_id, processes=processes,
+        database_url=database_url, redis_url=redis_url, django_secret_key=secret_key,
+        django_secret_key_fallbacks=fallbacks, env=env, **values,
+    )
+
+
+def _read_identity(reader: _Reader, raw: dict[str, str], stack: str, project: str) -> str | None:
+    """The region, after checking it and that project-stack makes valid AWS resource names."""
+    if not NAME_PREFIX.match(f"{project}-{stack}") or "--" in f"{project}-{stack}":
+        reader.errors.append(f"stack name {stack!r} (project {project!r}) is invalid for AWS resource names "
+                             f"{project}-{stack}-...: allowed lower-case letters, digits and single hyphens, "
+                             "at most 28 characters for project-stack")
+    region = raw.get("aws:region")
+    if region is None:
+        reader.errors.append("aws:region is not set: allowed an AWS region, e.g. "
+                             "`pulumi config set aws:region eu-west-1`")
+    elif not REGION.match(region):
+        reader.fail("aws:region", region, "an AWS region like eu-west-1")
+    return region
+
+
+def _read_entry_point(reader: _Reader, ns: str, own: dict[str, str], preset: str) -> tuple:
+    """(domain, certificate ARN, hosted zone id): HTTPS needs a domain and a way to a certificate."""
     domain = own.get("domain") or None
     certificate_arn = own.get("certificateArn") or None
     hosted_zone_id = own.get("hostedZoneId") or None
@@ -483,12 +514,11 @@ def load(raw: dict[str, str], stack: str, project: str = "keel") -> StackConfig:
     if domain is None and preset != "dev":
         reader.errors.append(f"{ns}domain is not set on a {preset} stack: allowed plain HTTP only on dev; "
                              f"set {ns}domain and {ns}hostedZoneId or {ns}certificateArn")
+    return domain, certificate_arn, hosted_zone_id
 
-    database_url = _check_url(reader, "databaseUrl", own.get("databaseUrl") or None,
-                              contract.BY_NAME["DATABASE_URL"].schemes)
-    redis_url = _check_url(reader, "redisUrl", own.get("redisUrl") or None, contract.BY_NAME["REDIS_URL"].schemes)
-    secret_key = own.get("djangoSecretKey") or None
-    fallbacks = own.get("djangoSecretKeyFallbacks") or None
+
+def _check_secret_keys(reader: _Reader, ns: str, secret_key: str | None, fallbacks: str | None) -> None:
+    """Django's signing keys (and the ones still accepted) are long and random; never echoed."""
     for name, keys in (("djangoSecretKey", [secret_key] if secret_key else []),
                        ("djangoSecretKeyFallbacks", fallbacks.split(",") if fallbacks else [])):
         for index, key in enumerate(keys):
@@ -496,23 +526,6 @@ def load(raw: dict[str, str], stack: str, project: str = "keel") -> StackConfig:
                 which = f" (key {index + 1})" if name.endswith("Fallbacks") else ""
                 reader.errors.append(f"{ns}{name} = <secret{which}, {len(key)} characters> is invalid: allowed at "
                                      "least 50 characters with at least 5 distinct ones (Django security.W009)")
-    env = _check_env(reader, own.get("env"))
-
-    _check_relations(reader, ns, values)
-    if values.get("db_performance_insights") and values.get("db_instance_class") and \
-            NO_PERFORMANCE_INSIGHTS.match(values["db_instance_class"]):
-        reader.errors.append(f"{ns}dbPerformanceInsights = true is invalid with {ns}dbInstanceClass = "
-                             f"{values['db_instance_class']!r}: allowed on db.t*.medium and larger")
-
-    if reader.errors:
-        raise StackConfigError(reader.errors)
-    return StackConfig(
-        warnings=_unencrypted_url_warnings(ns, database_url, redis_url),
-        stack=stack, preset=preset, project=project, region=region, profile=raw.get("aws:profile") or None,
-        domain=domain, certificate_arn=certificate_arn, hosted_zone_id=hosted_zone_id, processes=processes,
-        database_url=database_url, redis_url=redis_url, django_secret_key=secret_key,
-        django_secret_key_fallbacks=fallbacks, env=env, **values,
-    )
 
 
 def _unencrypted_url_warnings(ns: str, database_url: str | None, redis_url: str | None) -> tuple[str, ...]:
@@ -533,6 +546,10 @@ def _check_relations(reader: _Reader, ns: str, values: dict[str, Any]) -> None:
     if allocated and maximum and maximum < allocated:
         reader.errors.append(f"{ns}dbMaxAllocatedStorage = {maximum} is invalid: allowed at least "
                              f"{ns}dbAllocatedStorage ({allocated})")
+    instance_class = values.get("db_instance_class")
+    if values.get("db_performance_insights") and instance_class and NO_PERFORMANCE_INSIGHTS.match(instance_class):
+        reader.errors.append(f"{ns}dbPerformanceInsights = true is invalid with {ns}dbInstanceClass = "
+                             f"{instance_class!r}: allowed on db.t*.medium and larger")
 
 
 def stack_config_from_pulumi() -> StackConfig:
