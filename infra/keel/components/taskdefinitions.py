@@ -121,12 +121,7 @@ class TaskDefinitions(pulumi.ComponentResource):
         for process, size in args.sizes.items():
             definitions = pulumi.Output.all(
                 args.image_ref, args.stack_values, args.secrets_fingerprint, args.log_group_names[process],
-            ).apply(lambda v, process=process, size=size: json.dumps([container_definition(ContainerSpec(
-                process=process, image=v[0], command=args.commands[process], cpu=size.cpu, memory=size.memory,
-                environment=container_environment(v[1], environment_size(process, args.sizes))[0],
-                secrets=container_environment(v[1], environment_size(process, args.sizes))[1],
-                log_group=v[3], region=args.region, stream_prefix=args.stream_prefix, secrets_fingerprint=v[2],
-                port=contract.PORT if process == "web" else None))]))
+            ).apply(lambda v, process=process, size=size: self._definitions_json(args, process, size, *v))
             family = f"{args.family_prefix}-{process}"
             task_definition = aws.ecs.TaskDefinition(
                 f"{name}-{process}", family=family, cpu=str(size.cpu), memory=str(size.memory),
@@ -139,3 +134,14 @@ class TaskDefinitions(pulumi.ComponentResource):
             self.arns[process] = task_definition.arn
             self.definitions[process] = task_definition
         self.register_outputs({"arns": self.arns})
+
+    @staticmethod
+    def _definitions_json(args: TaskDefinitionsArgs, process: str, size: ProcessSize, image: str,
+                          values: StackValues, fingerprint: str, log_group: str) -> str:
+        """The task definition's containerDefinitions: one container, named after the process."""
+        environment, secrets = container_environment(values, environment_size(process, args.sizes))
+        return json.dumps([container_definition(ContainerSpec(
+            process=process, image=image, command=args.commands[process], cpu=size.cpu, memory=size.memory,
+            environment=environment, secrets=secrets, log_group=log_group, region=args.region,
+            stream_prefix=args.stream_prefix, secrets_fingerprint=fingerprint,
+            port=contract.PORT if process == "web" else None))])
