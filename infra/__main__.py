@@ -37,7 +37,10 @@ for warning in cfg.warnings:
 tags = {"project": cfg.project, "stack": cfg.stack}
 prefix = cfg.name_prefix
 account_id = aws.get_caller_identity_output().account_id
-commands = procfile.commands(required=outputs.PROCESSES)
+try:
+    commands = procfile.commands(required=outputs.PROCESSES)
+except procfile.ProcfileError as error:
+    raise pulumi.RunError(str(error)) from None  # the message alone, no traceback
 LOG_STREAM_PREFIX = cfg.project
 
 # --- encryption key, log bucket ---------------------------------------------------------------
