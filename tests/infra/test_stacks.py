@@ -137,3 +137,17 @@ def test_services_wait_for_the_release_gate(stack):
 def test_deploy_check_waits_for_every_service(stack):
     (check,) = [r for r in stack.resources if r.name == "deploy-check"]
     assert {"svc-web", "svc-worker", "svc-beat"} <= check.depends_on
+
+
+def test_release_gate_and_deploy_check_use_the_providers_region_and_profile():
+    from keel.evaluate import evaluate_stack
+
+    ev = evaluate_stack("dev", overrides={"aws:profile": "acme-dev"})
+    runs = {r.name: r.plain_inputs for r in ev.resources if r.type.startswith("pulumi-python:dynamic")}
+    assert {"release-run", "deploy-check-run"} <= set(runs)
+    for inputs in runs.values():
+        assert (inputs["region"], inputs["profile"]) == ("eu-west-1", "acme-dev")
+    release = runs["release-run"]
+    assert release["container_name"] == "release"
+    assert release["task_definition_arn"] == ev.outputs["taskDefinitionArns"]["release"]
+    assert release["timeout_minutes"] == 30
