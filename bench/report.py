@@ -83,8 +83,13 @@ def throughput_md(results: dict) -> str:
             rows.append([title, entry["label"], fmt(summary["rps"], 0), fmt(ratio, 2, "x"),
                          fmt(summary["p50_ms"], 2, " ms"), fmt(summary["p99_ms"], 2, " ms"),
                          fmt(summary.get("server_cpu_ms_per_request"), 2, " ms"), summary["failed"]])
+    extra = ""
+    if data.get("extra_rounds"):
+        names = ", ".join(data["targets"][n]["label"] for n in data["extra_targets"])
+        extra = (f" {names}: {data['extra_rounds']} more {data['extra_seconds']:g} s runs each, "
+                 "interleaved (figures are medians).")
     return (f"wrk, {data['seconds']:g} s at {data['connections']} connections, 2 threads; "
-            f"{data['rounds']} round(s), targets interleaved.\n\n"
+            f"{data['rounds']} round(s), targets interleaved.{extra}\n\n"
             + table(["view", "target", "req/s", "vs startproject", "p50", "p99", "server CPU per request", "failed"],
                     rows)
             + "\n\nServer CPU per request is the CPU time of the gunicorn master and workers (recycled workers "
@@ -152,14 +157,23 @@ def shutdown_md(results: dict) -> str:
 def tasks_md(results: dict) -> str:
     data = results["tasks"]
     rows = []
-    for name, title in (("kill9", "kill -9 worker mid-run, restart"), ("sigterm", "SIGTERM mid-run, restart")):
+    for name, title in (("kill9", "kill -9 worker mid-run, restart"), ("sigterm", "SIGTERM mid-run, replacement started")):
         d = data[name]
-        rows.append([title, d["tasks"], d["processed_at_signal"], fmt(d.get("worker_exit_s"), 2, " s"),
-                     d["processed"], d["lost"], d["tasks_run_more_than_once"],
-                     fmt(d["all_done_after_s"], 1, " s")])
-    return (f"Visibility timeout {data['visibility_timeout_s']} s (CELERY_VISIBILITY_TIMEOUT).\n\n"
-            + table(["drill", "tasks", "done at signal", "worker exit", "processed", "lost",
-                     "ran twice", "all done after"], rows))
+        rows.append([title, d["tasks"], d["processed_at_signal"], fmt(d.get("worker_exit_s"), 1, " s"),
+                     d.get("processed"), d.get("lost"), d.get("tasks_run_more_than_once"),
+                     fmt(d.get("all_done_after_signal_s"), 1, " s")])
+    sigterm = data["sigterm"]
+    return (f"Visibility timeout {data['visibility_timeout_s']} s (CELERY_VISIBILITY_TIMEOUT). "
+            "'ran twice' counts tasks the worker logs show succeeding more than once.\n\n"
+            + table(["drill", "tasks", "done at signal", "old worker exit after signal", "processed", "lost",
+                     "ran twice", "all done after signal"], rows)
+            + "\n\nAfter kill -9 the tasks the dead worker held wait for Redis to hand them out again: their "
+              "visibility timeout, plus up to kombu's restore sweep period (`unacked_restore_interval` 10 s x "
+              "`unacked_restore_throttle` 10 = 100 s, neither set by the app), which is what the kill -9 row's "
+              "'all done' shows. After SIGTERM the old worker stops taking tasks, finishes the running ones and "
+              "exits after Celery's soft-shutdown wait ("
+            + (f"it logged {code(sigterm['restored_log_line'])})." if sigterm.get("restored_log_line")
+               else "nothing was left to restore: no 'Restoring N unacknowledged message(s)' line)."))
 
 
 def outages_md(results: dict) -> str:
@@ -192,6 +206,11 @@ def bad_input_md(results: dict) -> str:
             + table(["case", "command", "exit", "message (first line)", "stderr lines", "traceback"], stack_rows))
 
 
+def setting(value) -> str:
+    """A configured number as the stack file would write it (10, not 10.00)."""
+    return fmt(int(value) if isinstance(value, float) and value.is_integer() else value)
+
+
 def stack_md(results: dict) -> str:
     data = results["stack"]
     rows = []
@@ -210,7 +229,7 @@ def stack_md(results: dict) -> str:
     phases = [("provisioning + image pull (assumed)", "provision_s"), ("first passing check after boot", "first_passing_check_s"),
               ("new task serving after", "new_task_serving_s"), ("deregistration delay", "deregistration_s"),
               ("SIGTERM to exit (measured)", "sigterm_to_exit_s"), ("**rolling deploy total**", "total_s")]
-    rows = [[label] + [fmt(c["configured"].get(key)) for _, c in columns] for label, key in settings]
+    rows = [[label] + [setting(c["configured"].get(key)) for _, c in columns] for label, key in settings]
     rows += [[label] + [fmt(c["model"].get(key), 1, " s") for _, c in columns] for label, key in phases]
     rows.append(["new task killed while booting?"] + [fmt(c["model"]["killed_while_booting"]) for _, c in columns])
     text += ("\n\nModel of one rolling deploy of `web` (100 % / 200 %), with our measured boot of "

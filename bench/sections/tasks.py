@@ -123,7 +123,8 @@ def drill(environment: dict[str, str], database_url: str, tag: str, count: int, 
             try:
                 if first.alive():
                     first.wait_exit(timeout=max(1.0, 150 - (time.monotonic() - signalled)))
-                result["worker_exit_s"] = None if first.alive() else first_exit(first, signalled)
+                if sig != signal.SIGKILL:
+                    result["worker_exit_s"] = None if first.alive() else first_exit(first, signalled)
                 result["restored_log_line"] = next(
                     (line.strip()[:200] for line in first.log_text().splitlines() if "Restoring" in line), None)
                 final = statuses(database_url, ids)

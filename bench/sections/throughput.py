@@ -40,13 +40,18 @@ def memory_of(proc: harness.Proc) -> dict:
             "total_mib": sum(x for x in [harness.rss_mib(proc.pid), *worker_rss] if x is not None)}
 
 
-def run(targets: list[Target], seconds: float, rounds: int) -> dict:
+def run(targets: list[Target], seconds: float, rounds: int, extra: list[Target] | None = None,
+        extra_rounds: int = 0, extra_seconds: float = 5) -> dict:
+    """wrk every target, interleaved; then ``extra_rounds`` more short runs of the ``extra`` targets
+    (a close comparison, e.g. one app under two gunicorn releases, gets more samples)."""
     procs = {}
     result: dict = {"seconds": seconds, "connections": 16, "rounds": rounds, "targets": {}, "memory": {}}
     try:
+        for target in targets:  # all boot at once: the slow boots overlap
+            procs[target.name] = target.start(f"wrk-{target.name}")
         for target in targets:
-            procs[target.name] = proc = target.start(f"wrk-{target.name}")
-            if harness.wait_http_200(target.port, "/healthz", 60, proc) is None:
+            proc = procs[target.name]
+            if harness.wait_http_200(target.port, "/healthz", 120, proc) is None:
                 raise RuntimeError(f"{target.name} did not start; see {proc.log}")
             statuses = check_views(target)
             result["targets"][target.name] = {"label": target.label, "status": statuses,
@@ -62,13 +67,16 @@ def run(targets: list[Target], seconds: float, rounds: int) -> dict:
                     entry = result["targets"][target.name]
                     if view not in target.views or entry["status"][view] != 200:
                         continue
-                    cpu_before = harness.tree_cpu_seconds(procs[target.name].pid)
-                    measured, _ = wrk.run(target.url(path_of(target, view)), seconds,
-                                          headers=headers_of(target, view))
-                    cpu = harness.tree_cpu_seconds(procs[target.name].pid) - cpu_before
-                    # CPU per request barely moves with other load on a shared machine; req/s does.
-                    cpu_ms = cpu * 1000 / measured.requests if measured.requests else None
-                    entry["runs"][view].append(measured.as_dict() | {"server_cpu_ms_per_request": cpu_ms})
+                    entry["runs"][view].append(measure(target, procs[target.name], view, seconds))
+        chosen = [t for t in (extra or []) if t.name in procs]
+        result.update(extra_rounds=extra_rounds if chosen else 0, extra_seconds=extra_seconds,
+                      extra_targets=[t.name for t in chosen])
+        for i in range(extra_rounds):
+            for view in VIEWS:
+                for target in chosen[i % len(chosen):] + chosen[:i % len(chosen)]:
+                    if view in target.views and result["targets"][target.name]["status"][view] == 200:
+                        result["targets"][target.name]["runs"][view].append(
+                            measure(target, procs[target.name], view, extra_seconds))
         for target in targets:
             result["memory"][target.name] = memory_of(procs[target.name])
             entry = result["targets"][target.name]
@@ -77,6 +85,16 @@ def run(targets: list[Target], seconds: float, rounds: int) -> dict:
         for proc in procs.values():
             proc.stop()
     return result
+
+
+def measure(target: Target, proc: harness.Proc, view: str, seconds: float) -> dict:
+    """One wrk run: its figures plus the server's CPU time per request."""
+    cpu_before = harness.tree_cpu_seconds(proc.pid)
+    measured, _ = wrk.run(target.url(path_of(target, view)), seconds, headers=headers_of(target, view))
+    cpu = harness.tree_cpu_seconds(proc.pid) - cpu_before
+    # CPU per request barely moves with other load on a shared machine; req/s does.
+    cpu_ms = cpu * 1000 / measured.requests if measured.requests else None
+    return measured.as_dict() | {"seconds": seconds, "server_cpu_ms_per_request": cpu_ms}
 
 
 def summarise(runs: list[dict]) -> dict | None:
