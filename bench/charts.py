@@ -9,7 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-COLOURS = {"ours": "#1f77b4", "ours-g23": "#9ecae1", "startproject": "#ff7f0e", "hello": "#2ca02c"}
+COLOURS = {"ours": "#1f77b4", "ours-g23": "#9ecae1", "startproject": "#ff7f0e", "hello": "#2ca02c",
+           "hello-g23": "#a1d99b"}
 
 
 def colour(name: str) -> str:
@@ -35,18 +36,21 @@ def cold_start(results: dict, path: Path) -> None:
 
 def throughput(results: dict, path: Path) -> None:
     data = results["throughput"]["targets"]
-    names = [n for n in data if data[n].get("summary")]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, view, title in zip(axes, ("healthz", "db"), ("/healthz", "DB-reading JSON view"), strict=True):
-        rps = [(data[n]["summary"].get(view) or {}).get("rps", 0) for n in names]
-        bars = ax.bar(range(len(names)), rps, color=[colour(n) for n in names])
-        for bar, n in zip(bars, names, strict=True):
-            p99 = (data[n]["summary"].get(view) or {}).get("p99_ms")
-            if p99 is not None:
-                ax.annotate(f"p99 {p99:.0f} ms", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                            ha="center", va="bottom", fontsize=7)
-        ax.set_xticks(range(len(names)), [data[n]["label"] for n in names], fontsize=7, rotation=15)
-        ax.set_title(f"{title}: requests/s (higher is better)")
+    views = (("healthz", "/healthz"), ("db", "DB-reading JSON view"))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for ax, (view, title) in zip(axes, views, strict=True):
+        names = [n for n in data if (data[n].get("summary") or {}).get(view)]
+        rps = [data[n]["summary"][view]["rps"] for n in names]
+        rows = range(len(names))
+        ax.barh(rows, rps, color=[colour(n) for n in names])
+        for row, name in zip(rows, names, strict=True):
+            summary = data[name]["summary"][view]
+            ax.annotate(f" {summary['rps']:.0f}/s, p99 {summary['p99_ms']:.0f} ms", (summary["rps"], row),
+                        va="center", fontsize=7)
+        ax.set_yticks(list(rows), [data[n]["label"] for n in names], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlim(0, max(rps or [1]) * 1.45)
+        ax.set_title(f"{title}: requests/s (higher is better)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -56,15 +60,17 @@ def memory(results: dict, path: Path) -> None:
     data = results["throughput"]["memory"]
     labels = results["throughput"]["targets"]
     names = list(data)
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = plt.subplots(figsize=(9, 0.8 + 0.45 * len(names)))
     masters = [data[n]["master_mib"] or 0 for n in names]
     workers = [sum(w or 0 for w in data[n]["workers_mib"]) for n in names]
-    ax.bar(range(len(names)), masters, label="master", color="#bdbdbd")
-    ax.bar(range(len(names)), workers, bottom=masters, label="workers", color=[colour(n) for n in names])
-    ax.set_xticks(range(len(names)), [labels[n]["label"] for n in names], fontsize=8)
-    ax.set_ylabel("resident MiB (warm)")
-    ax.set_title("Memory of the web process tree")
-    ax.legend()
+    rows = range(len(names))
+    ax.barh(rows, masters, label="master", color="#bdbdbd")
+    ax.barh(rows, workers, left=masters, label="workers", color=[colour(n) for n in names])
+    ax.set_yticks(list(rows), [labels[n]["label"] for n in names], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("resident MiB after the throughput runs")
+    ax.set_title("Memory of the web process tree", fontsize=9)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -87,6 +93,8 @@ def deploy(results: dict, path: Path) -> None:
             left += width
         ax.annotate(f"{left:.0f} s", (left, row), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
     ax.set_yticks(range(len(columns)), [name for name, _ in columns], fontsize=8)
+    ax.invert_yaxis()  # AWS defaults on top; the short configured bars leave room for the legend
+    ax.set_xlim(0, max(model["total_s"] for _, model in columns) * 1.12)
     ax.set_xlabel("seconds")
     ax.set_title("One rolling deploy of web (model)")
     ax.legend(fontsize=7, loc="lower right")
