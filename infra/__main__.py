@@ -117,11 +117,10 @@ secrets = Secrets("secrets", SecretsArgs(
     generated=() if cfg.django_secret_key else ("DJANGO_SECRET_KEY",),
     recovery_days=cfg.secret_recovery_days, tags=tags))
 secret_refs = dict(secrets.arns)
-readable_secret_arns = list(secrets.arns.values())
-if cfg.creates_database:
-    readable_secret_arns.append(database.master_secret_arn)
-    # RDS rotates this one; ECS reads the current password at every task start.
-    secret_refs["DATABASE_PASSWORD"] = database.master_secret_arn.apply(lambda arn: f"{arn}:password::")
+# RDS rotates the master password in its own secret; the app reads it there when it connects (not ECS at
+# task start, which would miss a rotation until the next deploy), so the task role reads it, not the
+# execution role.
+database_secret_arn = database.master_secret_arn if cfg.creates_database else None
 
 # --- image ---------------------------------------------------------------------------------------
 repository = Repository("ecr", RepositoryArgs(name=prefix, kms_key_arn=kms_arn, force_delete=not cfg.protect_data,
@@ -154,15 +153,17 @@ logs = LogGroups("logs", LogGroupsArgs(
     path=f"{cfg.project}/{cfg.stack}", processes=outputs.PROCESSES + (("exec",) if cfg.exec_enabled else ()),
     retention_days=cfg.log_retention_days, kms_key_arn=kms_arn, tags=tags))
 roles = Roles("roles", RolesArgs(
-    name=prefix, account_id=account_id, secret_arns=readable_secret_arns, repository_arn=repository.arn,
+    name=prefix, account_id=account_id, secret_arns=list(secrets.arns.values()), repository_arn=repository.arn,
     log_group_arns=[logs.arns[p] for p in outputs.PROCESSES], bucket_arn=media.arn, exec_enabled=cfg.exec_enabled,
     exec_log_group_arn=logs.arns.get("exec"),
+    runtime_secret_arns=[database_secret_arn] if database_secret_arn else [], region=cfg.region,
     kms_key_arn=kms_arn, tags=tags))
 cluster = Cluster("cluster", ClusterArgs(name=prefix, exec_log_group=logs.names.get("exec"), kms_key_arn=kms_arn,
                                          tags=tags))
-stack_values = pulumi.Output.all(host, app_url, media.name, pulumi.Output.all(**secret_refs)).apply(
+stack_values = pulumi.Output.all(host, app_url, media.name, pulumi.Output.all(**secret_refs),
+                                 database_secret_arn).apply(
     lambda v: StackValues(allowed_hosts=[v[0]], csrf_origins=[v[1]], bucket=v[2], region=cfg.region,
-                          secret_refs=dict(v[3]), user_env=cfg.env))
+                          secret_refs=dict(v[3]), database_secret_arn=v[4], user_env=cfg.env))
 task_definitions = TaskDefinitions("task", TaskDefinitionsArgs(
     family_prefix=prefix, sizes=cfg.processes, commands=commands, image_ref=image.ref, stack_values=stack_values,
     secrets_fingerprint=secrets.fingerprint, log_group_names=logs.names, region=cfg.region,

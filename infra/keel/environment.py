@@ -25,6 +25,8 @@ class StackValues:
     bucket: str
     region: str
     secret_refs: dict[str, str]  # variable -> Secrets Manager valueFrom
+    # The RDS-managed master secret the app reads its (rotated) password from; None: attached database.
+    database_secret_arn: str | None = None
     user_env: dict[str, str] = field(default_factory=dict)  # keel:env, already validated
 
 
@@ -35,7 +37,7 @@ def web_concurrency(cpu: int) -> int:
 
 def stack_plain_values(values: StackValues, cpu: int) -> dict[str, str]:
     """The plain (non-secret) variables whose source is the stack."""
-    return {
+    plain = {
         "DJANGO_DEBUG": "false",
         "DJANGO_ALLOWED_HOSTS": ",".join(values.allowed_hosts),
         "DJANGO_CSRF_TRUSTED_ORIGINS": ",".join(values.csrf_origins),
@@ -44,6 +46,9 @@ def stack_plain_values(values: StackValues, cpu: int) -> dict[str, str]:
         "PORT": str(contract.PORT),
         "WEB_CONCURRENCY": str(web_concurrency(cpu)),
     }
+    if values.database_secret_arn:
+        plain["DATABASE_SECRET_ARN"] = values.database_secret_arn
+    return plain
 
 
 def container_environment(values: StackValues, cpu: int) -> tuple[list[dict], list[dict]]:

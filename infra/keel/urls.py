@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from urllib.parse import quote, urlsplit, urlunsplit
 
 BROKER_DB = 1  # Celery's broker keys live apart from the cache (database 0)
 
 
-def postgres_url(username: str, password: str, host: str, port: int, database: str) -> str:
-    """postgres://user:pass@host:port/db?sslmode=require (the server forces TLS too)."""
-    return (f"postgres://{quote(username, safe='')}:{quote(password, safe='')}@{host}:{port}/{database}"
-            "?sslmode=require")
+def postgres_url(username: str, password: str | None, host: str, port: int, database: str) -> str:
+    """postgres://user[:pass]@host:port/db?sslmode=require (the server forces TLS too).
 
-
-def postgres_url_from_managed_secret(secret_string: str, host: str, port: int, database: str) -> str:
-    """The URL from RDS's managed secret JSON ({"username", "password"})."""
-    secret = json.loads(secret_string)
-    return postgres_url(secret["username"], secret["password"], host, port, database)
+    Without a password when the app reads it elsewhere (DATABASE_SECRET_ARN, RDS-managed rotation).
+    """
+    credentials = quote(username, safe="") + (f":{quote(password, safe='')}" if password is not None else "")
+    return f"postgres://{credentials}@{host}:{port}/{database}?sslmode=require"
 
 
 def redis_url(token: str, host: str, port: int, db: int = 0) -> str:

@@ -16,6 +16,7 @@ from keel_policy.registry import ALL, CRITICAL, HIGH, LOW, MEDIUM, PROD, Context
 
 CLUSTER, SERVICE, TASK = "ecs:Cluster", "ecs:Service", "ecs:TaskDefinition"
 CREDENTIAL_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE_KEY|ACCESS_KEY|ECS_ENGINE_AUTH_DATA")
+SECRET_REFERENCE = re.compile(r"arn:aws[a-z-]*:(secretsmanager|ssm):[^:]+:\d{12}:(secret|parameter)[:/]\S+$")
 URL_WITH_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@", re.IGNORECASE)
 GUNICORN_DEFAULT_GRACEFUL_TIMEOUT = 30  # seconds, gunicorn's documented default
 FARGATE_MAX_STOP_TIMEOUT = 120
@@ -139,7 +140,8 @@ def no_plain_credentials(task: Resource, ctx: Context):
     for c in containers(task):
         for var in as_list(c.get("environment")):
             name, value = str(var.get("name", "")), str(var.get("value", ""))
-            if CREDENTIAL_NAME.search(name.upper()):
+            # A secret's ARN (e.g. DATABASE_SECRET_ARN) names where the credential is, it is not one.
+            if CREDENTIAL_NAME.search(name.upper()) and not SECRET_REFERENCE.match(value):
                 yield Finding(f"container {c.get('name')}: {name} is in environment; move it to secrets")
             elif URL_WITH_PASSWORD.search(value):
                 yield Finding(f"container {c.get('name')}: {name} holds a URL with a password; move it to secrets")

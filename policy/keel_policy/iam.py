@@ -230,6 +230,10 @@ def _task_findings(stack: Stack, role: Resource, buckets: set[str], keys: set[st
             service = action.split(":")[0]
             if action in BUCKET_KEY_ACTIONS and all(_names_stack_resource(r, keys) for r in st.resources):
                 continue  # SSE-KMS media bucket: the app encrypts and decrypts objects with the stack's key
+            if action == "secretsmanager:GetSecretValue" and all(RDS_MANAGED_SECRET.match(r) for r in st.resources):
+                # RDS rotates its managed master secret; the app re-reads the password there when it connects
+                # (DATABASE_SECRET_ARN), which ECS's start-time injection cannot do. Only RDS-managed secrets.
+                continue
             if service in ("secretsmanager", "ssm", "kms", "iam", "sts"):
                 yield Finding(f"task role {role.name} is allowed {action}; secrets reach the app through the "
                               "execution role", owner)

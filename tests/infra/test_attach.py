@@ -36,6 +36,16 @@ def test_attached_urls_reach_the_app_as_secrets(attached):
     assert "s3cret" not in env and "t0ken" not in env
 
 
+def test_an_attached_database_keeps_its_password_in_the_url(attached):
+    """No RDS-managed secret: DATABASE_SECRET_ARN stays unset and the task role reads no secret."""
+    from tests.infra.helpers import statements
+
+    for definition in attached.container_definitions().values():
+        assert "DATABASE_SECRET_ARN" not in {e["name"] for e in definition["environment"]}
+    task = next(r for r in attached.by_type("aws:iam/rolePolicy:RolePolicy") if r.name == "roles-task")
+    assert not [s for s in statements(task.inputs["policy"]) if "secretsmanager:GetSecretValue" in s["Action"]]
+
+
 def test_tasks_may_reach_the_attached_ports(attached):
     tasks = next(r.id for r in attached.by_type("aws:ec2/securityGroup:SecurityGroup")
                  if r.inputs["name"].endswith("-tasks"))

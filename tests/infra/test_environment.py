@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from keel import contract
 from keel.environment import ContractError, StackValues, container_environment, web_concurrency
-from keel.evaluate import MOCK_DB_PASSWORD, evaluate_stack
+from keel.evaluate import evaluate_stack
 from keel.outputs import PROCESSES
 
-STACK_SOURCED = [v.name for v in contract.CONTRACT if v.source == "stack"]
+# DATABASE_PASSWORD: superseded on AWS by DATABASE_SECRET_ARN (the app reads the rotated password
+# itself); the stack deliberately no longer injects it (see test_database_password_is_read_by_the_app...).
+NOT_INJECTED = {"DATABASE_PASSWORD"}
+STACK_SOURCED = [v.name for v in contract.CONTRACT if v.source == "stack" and v.name not in NOT_INJECTED]
 REQUIRED = list(contract.production_required())
 SECRET = set(contract.secret_names())
 
@@ -78,7 +82,8 @@ def test_secret_references_resolve_to_tls_urls(stack):
     refs = secrets_of(stack.container_definitions()["web"])
     database = urlsplit(values[refs["DATABASE_URL"]])
     assert database.scheme == "postgres" and parse_qs(database.query)["sslmode"] == ["require"]
-    assert database.username == "keel_admin" and database.password == MOCK_DB_PASSWORD
+    # No password in the URL: it would sit in Pulumi state and go stale at RDS's first rotation.
+    assert database.username == "keel_admin" and database.password is None and "@" in database.netloc
     assert database.hostname == stack.by_type("aws:rds/instance:Instance")[0].inputs["identifier"] + \
         ".abcdefghijkl.eu-west-1.rds.amazonaws.com"
     redis = urlsplit(values[refs["REDIS_URL"]])
@@ -91,25 +96,59 @@ def test_secret_references_resolve_to_tls_urls(stack):
     assert len(values[refs["DJANGO_SECRET_KEY"]]) >= 50
 
 
-def test_database_password_comes_from_the_rds_managed_secret(stack):
-    (instance,) = stack.by_type("aws:rds/instance:Instance")
-    assert instance.inputs["manageMasterUserPassword"] is True
-    assert "password" not in instance.inputs
-    ref = secrets_of(stack.container_definitions()["web"])["DATABASE_PASSWORD"]
-    assert ref.startswith("arn:aws:secretsmanager:") and ref.endswith(":password::")
-    assert ":secret:rds!db-" in ref
+def managed_secret_arn(stack) -> str:
+    """The RDS-managed master secret, as the web container is told it (the mock's ARN shape)."""
+    arn = env_of(stack.container_definitions()["web"])["DATABASE_SECRET_ARN"]
+    assert re.fullmatch(r"arn:aws:secretsmanager:eu-west-1:\d{12}:secret:rds!db-[0-9a-f]+", arn), arn
+    return arn
 
 
-def test_execution_role_reads_exactly_the_referenced_secrets(stack):
+def secret_readers(stack, policy_name: str) -> tuple[set[str], list[dict]]:
+    """(secret ARNs the role may read, its kms:Decrypt statements)."""
     from tests.infra.helpers import as_list, statements
 
-    refs = {ref.removesuffix(":password::") for ref in secrets_of(stack.container_definitions()["web"]).values()}
-    (policy,) = [r for r in stack.by_type("aws:iam/rolePolicy:RolePolicy") if r.name == "roles-execution"]
-    readable = set()
+    (policy,) = [r for r in stack.by_type("aws:iam/rolePolicy:RolePolicy") if r.name == policy_name]
+    readable, decrypt = set(), []
     for statement in statements(policy.inputs["policy"]):
         if "secretsmanager:GetSecretValue" in as_list(statement["Action"]):
             readable |= set(as_list(statement["Resource"]))
+        if "kms:Decrypt" in as_list(statement["Action"]):
+            decrypt.append(statement)
+    return readable, decrypt
+
+
+def test_database_password_is_read_by_the_app_from_the_rds_managed_secret(stack):
+    """Rotation: the app gets the managed secret's ARN and reads the current password when it connects."""
+    (instance,) = stack.by_type("aws:rds/instance:Instance")
+    assert instance.inputs["manageMasterUserPassword"] is True
+    assert "password" not in instance.inputs
+    arn = managed_secret_arn(stack)
+    for process, definition in stack.container_definitions().items():
+        assert env_of(definition)["DATABASE_SECRET_ARN"] == arn, process
+        assert "DATABASE_PASSWORD" not in secrets_of(definition) and "DATABASE_PASSWORD" not in env_of(definition)
+    # Nothing the stack writes (hence Pulumi state) holds a database password.
+    for value in stack.secret_values().values():
+        if value and value.startswith("postgres"):
+            assert urlsplit(value).password is None, "a database password in a stack-written secret"
+
+
+def test_task_role_reads_exactly_the_managed_database_secret(stack):
+    readable, decrypt = secret_readers(stack, "roles-task")
+    assert readable == {managed_secret_arn(stack)}
+    keys = stack.by_type("aws:kms/key:Key")
+    via = [s for s in decrypt if "Condition" in s]
+    if keys:  # the secret is encrypted with the stack's key: decrypt it only through Secrets Manager
+        assert [(s["Resource"], s["Condition"]) for s in via] == [
+            (keys[0].arn, {"StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}})]
+    else:  # the AWS-managed aws/secretsmanager key allows its own service: no key grant needed
+        assert decrypt == []
+
+
+def test_execution_role_reads_exactly_the_injected_secrets(stack):
+    refs = set(secrets_of(stack.container_definitions()["web"]).values())
+    readable, _ = secret_readers(stack, "roles-execution")
     assert readable == refs
+    assert managed_secret_arn(stack) not in readable  # the app reads that one itself (task role)
 
 
 def test_a_changed_secret_rolls_every_service(dev):

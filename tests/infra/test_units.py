@@ -51,9 +51,9 @@ def test_urls_quote_credentials_and_carry_tls_parameters():
     assert urls.url_port("postgres://a@h/db", 5432) == 5432 and urls.url_port("redis://h:7000/0", 6379) == 7000
 
 
-def test_managed_secret_json_becomes_a_url():
-    url = urls.postgres_url_from_managed_secret('{"username": "u", "password": "p w"}', "h", 5432, "d")
-    assert url == "postgres://u:p%20w@h:5432/d?sslmode=require"
+def test_a_url_without_a_password_keeps_the_user():
+    assert urls.postgres_url("u", None, "h", 5432, "d") == "postgres://u@h:5432/d?sslmode=require"
+    assert urls.postgres_url("u", "p w", "h", 5432, "d") == "postgres://u:p%20w@h:5432/d?sslmode=require"
 
 
 def test_subnets_do_not_overlap_and_leave_room_to_grow():

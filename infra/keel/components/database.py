@@ -1,8 +1,9 @@
 """RDS PostgreSQL: encrypted, private, TLS forced, backed up; RDS manages and rotates the password.
 
 ``manage_master_user_password`` keeps the password out of Pulumi entirely (RDS-13): RDS stores
-it in its own Secrets Manager secret (``master_secret_arn``), which the stack reads to compose
-DATABASE_URL and which ECS injects as DATABASE_PASSWORD, so rotation reaches new tasks.
+it in its own Secrets Manager secret (``master_secret_arn``) and rotates it there. The stack never
+reads it: DATABASE_URL carries no password, and the app gets the secret's ARN (DATABASE_SECRET_ARN)
+and reads the current password itself when it connects, so a rotation reaches running tasks too.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class Database(pulumi.ComponentResource):
         self.address = self.instance.address
         self.port = PORT
         self.db_name = args.db_name
+        self.username = args.username
         self.master_secret_arn = self.instance.master_user_secrets.apply(lambda secrets: secrets[0]["secret_arn"]
                                                                          if isinstance(secrets[0], dict)
                                                                          else secrets[0].secret_arn)
@@ -92,11 +94,10 @@ class Database(pulumi.ComponentResource):
 
 
 def connection_url(database: Database) -> pulumi.Output[str]:
-    """DATABASE_URL composed at deploy time from the RDS-managed secret (a secret Output).
+    """DATABASE_URL without a password: user@host:port/db?sslmode=require.
 
-    Tasks also get DATABASE_PASSWORD straight from the managed secret, which wins over the
-    password in this URL, so a rotation between deploys never locks the app out.
+    The password stays in RDS's managed secret (never in Pulumi state); the app reads it from
+    DATABASE_SECRET_ARN. Kept secret all the same: the URL names the database's host and user.
     """
-    secret = aws.secretsmanager.get_secret_version_output(secret_id=database.master_secret_arn)
-    return pulumi.Output.secret(pulumi.Output.all(secret.secret_string, database.address).apply(
-        lambda v: urls.postgres_url_from_managed_secret(v[0], v[1], PORT, database.db_name)))
+    return pulumi.Output.secret(database.address.apply(
+        lambda address: urls.postgres_url(database.username, None, address, PORT, database.db_name)))

@@ -2,7 +2,8 @@
 
 Least privilege (IAM-01..08): the execution role reads exactly this stack's secret ARNs, pulls
 from its one repository and writes to its log groups; the task role touches only the media
-bucket (plus ECS Exec's channels when exec is on). Trust is ``ecs-tasks.amazonaws.com`` limited to
+bucket (plus ECS Exec's channels when exec is on) and reads the RDS-managed database secret, whose
+password RDS rotates and the app re-reads when it connects (DATABASE_SECRET_ARN). Trust is ``ecs-tasks.amazonaws.com`` limited to
 this account. Inline policies are separate RolePolicy resources only (no mixing, IAM-08).
 """
 
@@ -47,8 +48,23 @@ def execution_policy(secret_arns: list[str], repository_arn: str, log_group_arns
     return policy_json(statements)
 
 
-def task_policy(bucket_arn: str, kms_key_arn: str | None, exec_enabled: bool, exec_log_group_arn: str | None) -> str:
-    """What the app itself may do: read and write media objects (and ECS Exec when enabled)."""
+def runtime_secret_statements(secret_arns: list[str], kms_key_arn: str | None, region: str) -> list[dict]:
+    """Read exactly these secrets at run time, and decrypt them only through Secrets Manager."""
+    if not secret_arns:
+        return []
+    statements = [{"Sid": "RuntimeSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                   "Resource": sorted(set(secret_arns))}]
+    if kms_key_arn:
+        statements.append({"Sid": "RuntimeSecretsKms", "Effect": "Allow", "Action": "kms:Decrypt",
+                           "Resource": kms_key_arn,
+                           "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}})
+    return statements
+
+
+def task_policy(bucket_arn: str, kms_key_arn: str | None, exec_enabled: bool, exec_log_group_arn: str | None,
+                runtime_secret_arns: list[str] = (), region: str = "") -> str:
+    """What the app itself may do: read and write media objects, read the secrets it re-reads at run
+    time (the rotated database password), and ECS Exec when enabled."""
     statements = [
         {"Sid": "MediaList", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
         {"Sid": "MediaObjects", "Effect": "Allow", "Action": MEDIA_OBJECT_ACTIONS, "Resource": f"{bucket_arn}/*"},
@@ -56,6 +72,7 @@ def task_policy(bucket_arn: str, kms_key_arn: str | None, exec_enabled: bool, ex
     if kms_key_arn:
         statements.append({"Sid": "MediaKms", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                            "Resource": kms_key_arn})
+    statements += runtime_secret_statements(list(runtime_secret_arns), kms_key_arn, region)
     if exec_enabled:
         # Session Manager channels have no resource ARN to scope to (IAM-03 exception).
         statements.append({"Sid": "EcsExec", "Effect": "Allow", "Action": EXEC_CHANNELS, "Resource": "*"})
@@ -80,6 +97,9 @@ class RolesArgs:
     bucket_arn: pulumi.Input[str]
     exec_enabled: bool
     exec_log_group_arn: pulumi.Input[str] | None = None  # ECS Exec session audit log
+    # Secrets the app reads itself at run time (the RDS-managed, rotated master secret); the task role.
+    runtime_secret_arns: list[pulumi.Input[str]] = field(default_factory=list)
+    region: str = ""  # for the kms:ViaService condition on runtime secrets
     kms_key_arn: pulumi.Input[str] | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -94,14 +114,14 @@ class Roles(pulumi.ComponentResource):
         kms = pulumi.Output.from_input(args.kms_key_arn) if args.kms_key_arn is not None else pulumi.Output.from_input(None)
         execution = self._role("execution", f"{args.name}-execution", "ecs-tasks.amazonaws.com", account, args,
                                "ECS agent: pulls the image, reads this stack's secrets, writes logs")
-        aws.iam.RolePolicy(f"{name}-execution", role=execution.id, opts=child(self), policy=pulumi.Output.all(
+        self.execution_policy = aws.iam.RolePolicy(f"{name}-execution", role=execution.id, opts=child(self), policy=pulumi.Output.all(
             list(args.secret_arns), args.repository_arn, list(args.log_group_arns), kms).apply(
             lambda v: execution_policy(v[0], v[1], v[2], v[3])))
         task = self._role("task", f"{args.name}-task", "ecs-tasks.amazonaws.com", account, args,
-                          "The app (web, worker, beat, release): media bucket objects only")
-        aws.iam.RolePolicy(f"{name}-task", role=task.id, opts=child(self), policy=pulumi.Output.all(
-            args.bucket_arn, kms, args.exec_log_group_arn).apply(
-            lambda v: task_policy(v[0], v[1], args.exec_enabled, v[2])))
+                          "The app (web, worker, beat, release): media bucket objects, its database secret")
+        self.task_policy = aws.iam.RolePolicy(f"{name}-task", role=task.id, opts=child(self), policy=pulumi.Output.all(
+            args.bucket_arn, kms, args.exec_log_group_arn, list(args.runtime_secret_arns)).apply(
+            lambda v: task_policy(v[0], v[1], args.exec_enabled, v[2], v[3], args.region)))
         self.execution_role_arn = execution.arn
         self.task_role_arn = task.arn
         self.register_outputs({"executionRoleArn": self.execution_role_arn, "taskRoleArn": self.task_role_arn})
