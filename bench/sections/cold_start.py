@@ -64,6 +64,7 @@ def import_profile(target: Target, module: str) -> dict:
                            capture_output=True, text=True, timeout=120)
     if probe.returncode:
         return {"error": (probe.stderr.strip().splitlines() or ["?"])[-1]}
+    facts_importers = importers(timed.stderr)
     cumulative: dict[str, int] = {}
     for line in timed.stderr.splitlines():
         parts = line.split("|")
@@ -72,7 +73,38 @@ def import_profile(target: Target, module: str) -> dict:
             cumulative[name] = max(cumulative.get(name, 0), int(parts[1]))
     facts = json.loads(probe.stdout.strip().splitlines()[-1])
     facts["cumulative_ms"] = {name: us / 1000 for name, us in cumulative.items() if "." not in name}
+    facts["importers"] = facts_importers
     return facts
+
+
+APP_PACKAGES = ("config", "core", "documents")
+
+
+def importers(importtime: str) -> dict[str, list[str]]:
+    """For each watched heavy package, the chain of our own modules that first imported it.
+
+    ``-X importtime`` prints each module after its imports, indented by nesting depth, so a
+    module's importer is the next line printed at a smaller depth.
+    """
+    lines = []
+    for line in importtime.splitlines():
+        parts = line.split("|")
+        if line.startswith("import time:") and len(parts) == 3 and parts[1].strip().isdigit():
+            raw = parts[2].rstrip()
+            lines.append(((len(raw) - len(raw.lstrip())) // 2, raw.strip()))
+    found: dict[str, list[str]] = {}
+    for index, (depth, name) in enumerate(lines):
+        top = name.split(".")[0]
+        if top not in HEAVY_WATCH or top in found:
+            continue
+        chain, level = [], depth
+        for later_depth, later in lines[index + 1:]:
+            if later_depth < level:
+                level = later_depth
+                if later.split(".")[0] in APP_PACKAGES:
+                    chain.append(later)
+        found[top] = chain
+    return found
 
 
 HEAVY_WATCH = ("boto3", "botocore", "pulumi", "pulumi_aws", "celery", "kombu", "redis", "storages", "yaml")
@@ -92,4 +124,6 @@ def diagnose(ours: Target, baseline: Target) -> dict:
         "ours_modules": len(mine["modules"]), "startproject_modules": len(theirs["modules"]),
         "extra_packages_ms": {name: round(mine["cumulative_ms"].get(name, 0), 1) for name in extra[:15]},
         "heavy_loaded_at_start": [name for name in HEAVY_WATCH if name in mine["modules"]],
+        # e.g. {"boto3": ["documents.media", "documents.admin"]}: innermost app module first.
+        "imported_by": {name: chain for name, chain in mine.get("importers", {}).items() if name in mine["modules"]},
     }
