@@ -163,7 +163,7 @@ cluster = Cluster("cluster", ClusterArgs(name=prefix, exec_log_group=logs.names.
 stack_values = pulumi.Output.all(host, app_url, media.name, pulumi.Output.all(**secret_refs),
                                  database_secret_arn).apply(
     lambda v: StackValues(allowed_hosts=[v[0]], csrf_origins=[v[1]], bucket=v[2], region=cfg.region,
-                          secret_refs=dict(v[3]), database_secret_arn=v[4], user_env=cfg.env))
+                          secret_refs=dict(v[3]), database_secret_arn=v[4], https=cfg.https, user_env=cfg.env))
 task_definitions = TaskDefinitions("task", TaskDefinitionsArgs(
     family_prefix=prefix, sizes=cfg.processes, commands=commands, image_ref=image.ref, stack_values=stack_values,
     secrets_fingerprint=secrets.fingerprint, log_group_names=logs.names, region=cfg.region,

@@ -27,6 +27,7 @@ class StackValues:
     secret_refs: dict[str, str]  # variable -> Secrets Manager valueFrom
     # The RDS-managed master secret the app reads its (rotated) password from; None: attached database.
     database_secret_arn: str | None = None
+    https: bool = True  # False: the load balancer serves plain HTTP (dev without a domain)
     user_env: dict[str, str] = field(default_factory=dict)  # keel:env, already validated
 
 
@@ -39,6 +40,8 @@ def stack_plain_values(values: StackValues, cpu: int) -> dict[str, str]:
     """The plain (non-secret) variables whose source is the stack."""
     plain = {
         "DJANGO_DEBUG": "false",
+        # Production mode redirects to https:// and marks cookies Secure, unless the stack serves plain HTTP.
+        "DJANGO_HTTPS": "true" if values.https else "false",
         "DJANGO_ALLOWED_HOSTS": ",".join(values.allowed_hosts),
         "DJANGO_CSRF_TRUSTED_ORIGINS": ",".join(values.csrf_origins),
         "AWS_STORAGE_BUCKET_NAME": values.bucket,

@@ -70,6 +70,14 @@ def test_hosts_and_origins_follow_the_domain(dev, prod):
     assert dev_web["AWS_S3_REGION_NAME"] == dev.outputs["region"]
 
 
+def test_https_mode_follows_the_domain(dev, staging, prod):
+    """Dev without a domain is served over plain HTTP: the app must not redirect to a missing https://."""
+    for ev, expected in ((dev, "false"), (staging, "true"), (prod, "true")):
+        assert ev.outputs["url"].startswith("https://" if expected == "true" else "http://")
+        for process, definition in ev.container_definitions().items():
+            assert env_of(definition)["DJANGO_HTTPS"] == expected, (ev.stack, process)
+
+
 def test_web_concurrency_follows_each_process_size(prod):
     definitions = prod.container_definitions()
     for process in ("web", "worker", "beat"):
