@@ -187,6 +187,14 @@ SECTION_RUNNERS = {
 }
 
 
+def without_machine_paths(text: str) -> str:
+    """Committed results name no absolute path of this machine (error messages quote log files)."""
+    for path, shown in ((str(harness.REPO), "."), (str(Path.home()), "~"), (sys.prefix, "<venv>"),
+                        (sys.base_prefix, "<python>")):
+        text = text.replace(json.dumps(path)[1:-1], shown)
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     chosen = [s.strip() for s in args.only.split(",") if s.strip()] or list(SECTIONS)
@@ -223,8 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         harness.cleanup_all()
     results["meta"].update(lab.facts, load_after=os.getloadavg(), duration_s=round(time.time() - started, 1))
     results["goals"] = goals.evaluate(results)
+    results = json.loads(without_machine_paths(json.dumps(results, default=str)))
     out = Path(args.out)
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     report.write(results, out)
     print(report.summary(results))
     return 0
