@@ -81,6 +81,12 @@ CONTRACT: tuple[Var, ...] = (
         "DJANGO_CSRF_TRUSTED_ORIGINS", "list", "Origins trusted for unsafe requests (comma separated, with scheme).",
         example="https://app.example.com", default="", source="stack", group="django",
     ),
+    Var(
+        "DJANGO_HTTPS", "bool",
+        "The site is served over HTTPS (the load balancer terminates TLS): turns on the HTTPS redirect, "
+        "Secure cookies and HSTS. Set false only for a stack without a domain (dev), never in production.",
+        example="true", default="true", source="stack", group="django",
+    ),
     # --- Backing services (factor IV) --------------------------------------------
     Var(
         "DATABASE_URL", "url", "PostgreSQL connection URL; add ?sslmode=require (or verify-full) for TLS.",
@@ -88,8 +94,15 @@ CONTRACT: tuple[Var, ...] = (
         production=True, secret=True, schemes=("postgres", "postgresql", "pgsql"), source="stack", group="services",
     ),
     Var(
-        "DATABASE_PASSWORD", "str", "Overrides the password in DATABASE_URL; the stack injects RDS's managed, rotated secret here.",
-        example="", default="", secret=True, source="stack", group="services",
+        "DATABASE_PASSWORD", "str", "Overrides the password in DATABASE_URL (off AWS, or a password that is never rotated); DATABASE_SECRET_ARN wins when set.",
+        example="", default="", secret=True, source="user", group="services",
+    ),
+    Var(
+        "DATABASE_SECRET_ARN", "str",
+        "ARN of a Secrets Manager secret whose JSON `password` (RDS's managed, rotated master secret) is used "
+        "for database connections; read when a connection opens and re-read when the password is refused.",
+        example="arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0123abcd-AbCdEf",
+        default="", source="stack", group="services",
     ),
     Var(
         "REDIS_URL", "url", "Redis URL for the cache and sessions; rediss:// with ?ssl_cert_reqs=required for TLS.",

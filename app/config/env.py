@@ -12,6 +12,7 @@ Values of secret variables never appear in messages.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -26,6 +27,7 @@ REDIS_CERT_REQS = ("required", "optional", "none")
 WEAK_KEY_PREFIX = "django-insecure-"
 MIN_KEY_LENGTH = 50
 MIN_KEY_UNIQUE = 5
+SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:\S+$")
 # Debug mode only: a fixed key so local sessions survive restarts. Refused in production.
 DEBUG_SECRET_KEY = WEAK_KEY_PREFIX + "local-development-only-never-use-in-production"
 
@@ -201,9 +203,18 @@ def _host_and_origin_problems(values: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _secret_arn_problem(arn: str | None) -> str | None:
+    if arn and not SECRET_ARN.match(arn):
+        return f"{arn!r} is not a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)"
+    return None
+
+
 def _cross_checks(values: dict[str, Any], debug: bool) -> list[str]:
     """Rules that involve the mode or more than one variable."""
     problems = []
+    bad_arn = _secret_arn_problem(values.get("DATABASE_SECRET_ARN"))
+    if bad_arn:
+        problems.append(_problem(BY_NAME["DATABASE_SECRET_ARN"], bad_arn))
     if not debug:
         weak = _secret_key_problem(values.get("DJANGO_SECRET_KEY"))
         if weak:

@@ -28,6 +28,13 @@ def set_redacted_values(values: Iterable[str]) -> None:
     _secrets = tuple(values)
 
 
+def add_redacted_value(value: str) -> None:
+    """One more credential learnt after start-up (a password read from Secrets Manager)."""
+    global _secrets
+    if value and value not in _secrets:
+        _secrets = tuple(sorted({*_secrets, value}, key=len, reverse=True))
+
+
 def redact(text: str) -> str:
     for secret in _secrets:
         if secret in text:

@@ -82,8 +82,12 @@ def _database() -> dict:
         "ENGINE": "django.db.backends.postgresql", "NAME": "keel", "HOST": "127.0.0.1", "USER": "postgres",
     }
     if ENV["DATABASE_PASSWORD"]:
-        # The stack injects RDS's managed (rotated) password here instead of inside the URL.
         config["PASSWORD"] = ENV["DATABASE_PASSWORD"]
+    # Django's backend plus a password read from Secrets Manager when a connection opens, so
+    # RDS's managed rotation does not break new connections of running tasks (config/postgres/).
+    config["ENGINE"] = "config.postgres"
+    if ENV["DATABASE_SECRET_ARN"]:
+        config["PASSWORD_SECRET_ARN"] = ENV["DATABASE_SECRET_ARN"]
     config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
     # Persistent connections, checked before reuse so a failover does not surface as errors.
     config.update(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True, ATOMIC_REQUESTS=True)
@@ -176,14 +180,16 @@ USE_TZ = True
 # --- Security (check --deploy passes in production mode) -------------------------------------
 # The load balancer terminates TLS and says so in X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = not DEBUG
-SECURE_HSTS_SECONDS = 0 if DEBUG else 31_536_000
-SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = not DEBUG
+# DJANGO_HTTPS=false only for a stack without a domain (plain HTTP); core.apps logs a warning.
+HTTPS_ONLY = not DEBUG and ENV["DJANGO_HTTPS"]
+SECURE_SSL_REDIRECT = HTTPS_ONLY
+SECURE_HSTS_SECONDS = 31_536_000 if HTTPS_ONLY else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS_ONLY
+SECURE_HSTS_PRELOAD = HTTPS_ONLY
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_SECURE = HTTPS_ONLY
+CSRF_COOKIE_SECURE = HTTPS_ONLY
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 USE_X_FORWARDED_HOST = False
