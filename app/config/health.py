@@ -22,6 +22,16 @@ CHECK_TIMEOUT = 2.0
 _pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="readiness")
 
 
+def _prepare_database() -> None:
+    """With DATABASE_SECRET_ARN the first connection imports boto3 (a second or more when cold):
+    done here, outside the 2 s bound, so the check reports the database, not the import."""
+    arn = connections["default"].settings_dict.get("PASSWORD_SECRET_ARN")
+    if arn:
+        from config.postgres.password import prepare
+
+        prepare(arn)
+
+
 def check_database() -> None:
     connection = connections["default"]
     try:
@@ -67,6 +77,7 @@ def _describe(exc: BaseException) -> str:
 
 def readiness() -> dict:
     """{"status": "ok"|"unavailable", "checks": {name: {"ok", "ms", "error"?}}, "failing": [...]}."""
+    _prepare_database()
     started = time.perf_counter()
     futures = {name: _pool.submit(_timed, check) for name, check in CHECKS.items()}
     results = {}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from config import contract
 from config.contract import CONTRACT, Var
+from config.postgres import password as secret_password
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
@@ -85,6 +86,16 @@ def markdown_section() -> str:
         f"{contract.WEB_GRACEFUL_TIMEOUT} s, `keepalive` {contract.WEB_KEEPALIVE} s, Celery soft shutdown "
         f"{contract.WORKER_SOFT_SHUTDOWN_TIMEOUT} s; probes `{contract.HEALTH_PATH}` (liveness) and "
         f"`{contract.READY_PATH}` (readiness).",
+        "",
+        "`DATABASE_SECRET_ARN`: the password is read from the secret when a connection opens (cached for "
+        f"{secret_password.MAX_AGE / 60:g} minutes) and re-read once when the database refuses it, so RDS's managed rotation never needs the "
+        "tasks replaced; it wins over `DATABASE_PASSWORD`, which wins over the URL's password. The process "
+        "needs `secretsmanager:GetSecretValue` on the secret (and `kms:Decrypt` on its key); an unreadable "
+        "secret makes `/readyz` report the database as failing, naming the variable and the secret.",
+        "",
+        "`DJANGO_HTTPS=false` (a stack without a domain serves plain HTTP): production mode without the HTTPS "
+        "redirect, Secure cookies and HSTS, and one WARNING line at start. `manage.py check --deploy` then "
+        "reports security.W004, W008, W012 and W016 (expected there; never set it false in production).",
     ]
     return "\n".join(rows)
 

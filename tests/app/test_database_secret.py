@@ -34,7 +34,7 @@ configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
 from config.health import readiness
 boto3_at_start = "boto3" in sys.modules
 report = readiness()
-print(json.dumps({"boto3_at_start": boto3_at_start, "boto3_after": "boto3" in sys.modules, "report": report}))
+print("PROBE " + json.dumps({"boto3_at_start": boto3_at_start, "boto3_after": "boto3" in sys.modules, "report": report}))
 """
 
 
@@ -121,7 +121,8 @@ def probe(postgres, secrets_endpoint, **changes) -> dict:
     result = run_app([sys.executable, "-c", PROBE], env)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    return {**json.loads(lines[-1]), "log": [json.loads(line) for line in lines[:-1]]}
+    outcome = next(json.loads(line.removeprefix("PROBE ")) for line in lines if line.startswith("PROBE "))
+    return {**outcome, "log": [json.loads(line) for line in lines if not line.startswith("PROBE ")]}
 
 
 def test_a_web_process_connects_with_the_secrets_password_over_stale_ones(postgres, secrets_endpoint, secrets):
@@ -188,3 +189,23 @@ def test_a_wrong_password_in_the_secret_is_a_clear_error_naming_the_variable(pos
     assert "not-the-password-4c4c" not in message
     errors = [record.getMessage() for record in caplog.records if record.levelno == logging.ERROR]
     assert errors == [message]
+
+
+@pytest.mark.usefixtures("in_process")
+def test_when_secrets_manager_is_down_the_last_password_keeps_working(postgres, secrets, monkeypatch, caplog):
+    from config.postgres import password
+
+    arn = create_secret(secrets, "keel/outage", "still-valid-2a9e")
+    postgres.set_password(ROLE, "still-valid-2a9e")
+    wrapper = backend(postgres, arn)
+    assert current_user(wrapper) == ROLE
+    monkeypatch.setattr(password, "MAX_AGE", 0.0)  # the cached password is due for a re-read...
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # ...and nothing answers
+    monkeypatch.setattr(password, "_clients", {})
+
+    with caplog.at_level(logging.WARNING, logger="config.postgres"):
+        assert current_user(wrapper) == ROLE
+
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].startswith(f"DATABASE_SECRET_ARN: secret {arn} cannot be read")
+    assert "still using the password read" in warnings[0]

@@ -85,14 +85,14 @@ def _read(arn: str) -> str:
     return password
 
 
-def current_password(arn: str, max_age: float = MAX_AGE) -> str:
-    """The cached password, re-read once it is older than ``max_age``.
+def current_password(arn: str) -> str:
+    """The cached password, re-read once it is older than ``MAX_AGE``.
 
     If that re-read fails but a password is cached, the cached one is kept (it is probably still
     valid: rotation is weekly) and the read is retried after ``RETRY_AFTER`` seconds.
     """
     with _lock:
-        cached, now = _cache.get(arn), time.monotonic()
+        cached, now, max_age = _cache.get(arn), time.monotonic(), MAX_AGE
         if cached and now - cached.read_at < max_age:
             return cached.password
         try:
@@ -116,6 +116,17 @@ def refreshed_password(arn: str, refused: str) -> str:
         password = _read(arn)
         _cache[arn] = _Cached(password, time.monotonic())
         return password
+
+
+def prepare(arn: str) -> None:
+    """Import boto3 and create the client now, e.g. before a time-bounded check: a cold import of
+    boto3 takes a second or more on a busy host. A bad ARN is left for the read to report."""
+    try:
+        region = region_of(arn)
+    except SecretUnavailable:
+        return
+    with _lock:
+        _client(region)
 
 
 def forget() -> None:
