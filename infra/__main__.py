@@ -60,7 +60,8 @@ if cfg.alb_access_logs or cfg.media_access_logs or cfg.flow_logs:
 # --- network ----------------------------------------------------------------------------------
 network = Network("network", NetworkArgs(
     name=prefix, cidr=cfg.vpc_cidr, az_count=cfg.az_count, nat_per_az=cfg.nat_gateways == "perAz",
-    flow_log_bucket_arn=log_bucket.arn if (log_bucket and cfg.flow_logs) else None, tags=tags))
+    flow_log_bucket_arn=log_bucket.arn if (log_bucket and cfg.flow_logs) else None,
+    flow_log_depends_on=[log_bucket.policy] if (log_bucket and cfg.flow_logs) else [], tags=tags))
 external_ports = tuple(urls.url_port(url, default) for url, default in
                        ((cfg.database_url, 5432), (cfg.redis_url, 6379)) if url)
 groups = SecurityGroups("sg", SecurityGroupsArgs(
@@ -86,7 +87,8 @@ if cfg.creates_database:
         deletion_protection=cfg.db_deletion_protection, final_snapshot=cfg.protect_data,
         performance_insights=cfg.db_performance_insights, monitoring_interval=cfg.db_monitoring_interval,
         monitoring_role_arn=monitoring_role.arn if monitoring_role else None, kms_key_arn=kms_arn,
-        apply_immediately=not cfg.protect_data, protect=cfg.protect_data, tags=tags))
+        apply_immediately=not cfg.protect_data, protect=cfg.protect_data, tags=tags),
+        opts=pulumi.ResourceOptions(depends_on=[monitoring_role] if monitoring_role else []))
 if cfg.creates_cache:
     cache = Cache("cache", CacheArgs(
         identifier=f"{prefix}-cache", subnet_ids=network.private_subnet_ids, security_group_ids=[groups.cache.id],
@@ -100,6 +102,7 @@ else:
 media = Bucket("media", BucketArgs(
     name_prefix=f"{prefix}-media-", versioning=cfg.media_versioning, kms_key_arn=kms_arn,
     access_log_bucket=log_bucket.name if (log_bucket and cfg.media_access_logs) else None,
+    access_log_depends_on=[log_bucket.policy] if (log_bucket and cfg.media_access_logs) else [],
     force_destroy=not cfg.protect_data, protect=cfg.protect_data, tags=tags))
 
 # --- credentials: Secrets Manager, injected as ECS secrets ----------------------------------------
@@ -139,7 +142,8 @@ lb = LoadBalancer("alb", LoadBalancerArgs(
     name=prefix, vpc_id=network.vpc_id, subnet_ids=network.public_subnet_ids, security_group_ids=[groups.alb.id],
     app_port=contract.PORT, health_path=contract.HEALTH_PATH, certificate_arn=certificate_arn,
     deletion_protection=cfg.alb_deletion_protection,
-    access_log_bucket=log_bucket.name if (log_bucket and cfg.alb_access_logs) else None, tags=tags))
+    access_log_bucket=log_bucket.name if (log_bucket and cfg.alb_access_logs) else None, tags=tags),
+    opts=pulumi.ResourceOptions(depends_on=[log_bucket.policy] if (log_bucket and cfg.alb_access_logs) else []))
 if cfg.waf:
     WebAcl("waf", WebAclArgs(name=prefix, load_balancer_arn=lb.arn, tags=tags))
 if cfg.https and cfg.hosted_zone_id:
@@ -168,14 +172,16 @@ task_definitions = TaskDefinitions("task", TaskDefinitionsArgs(
     family_prefix=prefix, sizes=cfg.processes, commands=commands, image_ref=image.ref, stack_values=stack_values,
     secrets_fingerprint=secrets.fingerprint, log_group_names=logs.names, region=cfg.region,
     stream_prefix=LOG_STREAM_PREFIX, execution_role_arn=roles.execution_role_arn,
-    task_role_arn=roles.task_role_arn, tags=tags))
+    task_role_arn=roles.task_role_arn, tags=tags), opts=pulumi.ResourceOptions(depends_on=[roles]))
 
 # The release phase: migrations run to success before any service moves.
 gate = [Release("release", ReleaseArgs(
     cluster_arn=cluster.arn, task_definition_arn=task_definitions.arns["release"], container_name="release",
     subnet_ids=network.private_subnet_ids, security_group_ids=[groups.tasks.id],
     log_group_name=logs.names["release"], log_stream_prefix=LOG_STREAM_PREFIX, region=cfg.region,
-    profile=cfg.profile, timeout_minutes=cfg.release_timeout_minutes))]
+    profile=cfg.profile, timeout_minutes=cfg.release_timeout_minutes),
+    # Its task needs the security-group rules, NAT routes and role policies that no input of it references.
+    opts=pulumi.ResourceOptions(depends_on=[network, groups, roles]))]
 services = Services("svc", ServicesArgs(
     name_prefix=prefix, cluster_arn=cluster.arn, task_definition_arns=task_definitions.arns, sizes=cfg.processes,
     subnet_ids=network.private_subnet_ids, security_group_ids=[groups.tasks.id],

@@ -64,9 +64,16 @@ class ResourceRecord:
     arn: str | None
     urn: str
     parent: str | None = None
+    # Names of the resources the engine waits for before creating this one: explicit depends_on (a
+    # component expanded to its children, as the engine does) plus every resource its inputs reference.
     depends_on: set[str] = field(default_factory=set)
+    dependencies: set[tuple[str, str]] = field(default_factory=set)  # the same as (type, name): names repeat
     protect: bool = False
     custom: bool = True
+
+    def waits_for(self, other: ResourceRecord) -> bool:
+        """Whether the engine creates ``other`` before this resource."""
+        return (other.type, other.name) in self.dependencies
 
     @property
     def plain_inputs(self) -> dict:
@@ -346,13 +353,10 @@ class _WarningCollector(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def _dependency_names(opts) -> set[str]:
-    depends_on = getattr(opts, "depends_on", None) if opts is not None else None
-    if depends_on is None:
-        return set()
-    if not isinstance(depends_on, list | tuple):
-        depends_on = [depends_on]
-    return {getattr(resource, "_name", None) for resource in depends_on} - {None}
+def _type_and_name(urn: str) -> tuple[str, str]:
+    """("aws:iam/rolePolicy:RolePolicy", "roles-task") from urn:pulumi:STACK::PROJECT::PARENT$TYPE::NAME."""
+    qualified_type, name = urn.split("::")[2:4]
+    return qualified_type.rsplit("$", 1)[-1], name
 
 
 def evaluate_stack(stack: str, overrides: dict[str, Any] | None = None,
@@ -390,15 +394,21 @@ def evaluate_stack(stack: str, overrides: dict[str, Any] | None = None,
 
     def capture(args):
         parent = getattr(args.opts, "parent", None)
-        parent_name = getattr(parent, "_name", None)
-        parent_type = getattr(parent, "_type", None) if parent is not None else None
-        inherited = captured.get((parent_type, parent_name), {}).get("depends_on", set())
         captured[(args.type_, args.name)] = {
-            "parent": parent_name,
-            "depends_on": _dependency_names(args.opts) | inherited,
+            "parent": getattr(parent, "_name", None),
             "protect": bool(getattr(args.opts, "protect", False)),
         }
         return None
+
+    # The dependencies the SDK sends the engine, not what the program asked for: a component's own
+    # depends_on never reaches its children, so only this shows what really waits for what.
+    engine_dependencies: dict[tuple[str, str], set[str]] = {}
+    register = pulumi_mocks.MockMonitor.RegisterResource
+
+    def record_dependencies(monitor, request):
+        response = register(monitor, request)
+        engine_dependencies[(request.type, request.name)] = {_type_and_name(urn) for urn in request.dependencies}
+        return response
 
     pulumi.runtime.register_stack_transformation(capture)
     main = root / project_doc.get("main", "infra/")
@@ -412,6 +422,7 @@ def evaluate_stack(stack: str, overrides: dict[str, Any] | None = None,
     def program():
         runpy.run_path(str(main_file), run_name="__main__")
 
+    pulumi_mocks.MockMonitor.RegisterResource = record_dependencies
     try:
         _sync_await(run_pulumi_func(program))
         outputs = {}
@@ -423,6 +434,7 @@ def evaluate_stack(stack: str, overrides: dict[str, Any] | None = None,
         if raise_errors:
             raise
     finally:
+        pulumi_mocks.MockMonitor.RegisterResource = register
         logger.removeHandler(collector)
         evaluation.warnings = list(collector.messages)
         pulumi_settings.ROOT.set(None)
@@ -432,7 +444,8 @@ def evaluate_stack(stack: str, overrides: dict[str, Any] | None = None,
         evaluation.resources.append(ResourceRecord(
             type=type_, name=name, inputs=inputs, id=resource_id, arn=arn,
             urn=f"urn:pulumi:{stack}::{project}::{type_}::{name}",
-            parent=meta.get("parent"), depends_on=set(meta.get("depends_on", set())),
+            parent=meta.get("parent"), dependencies=engine_dependencies.get((type_, name), set()),
+            depends_on={dependency for _, dependency in engine_dependencies.get((type_, name), set())},
             protect=meta.get("protect", False), custom=custom,
         ))
     # Registration order depends on thread timing; a stable order makes runs comparable.

@@ -130,7 +130,7 @@ def test_services_wait_for_the_release_gate(stack):
     releases = [r for r in stack.resources if r.name == "release"]
     assert releases, "the release gate is wired"
     for service in stack.by_type("aws:ecs/service:Service"):
-        assert "release" in service.depends_on, service.name
+        assert "release-run" in service.depends_on, service.name  # the task run itself, not just its component
         assert service.inputs["waitForSteadyState"] is True
 
 
@@ -151,3 +151,45 @@ def test_release_gate_and_deploy_check_use_the_providers_region_and_profile():
     assert release["container_name"] == "release"
     assert release["task_definition_arn"] == ev.outputs["taskDefinitionArns"]["release"]
     assert release["timeout_minutes"] == 30
+
+
+# --- creation order the inputs alone do not give (ResourceRecord.depends_on is what the engine gets) ---
+
+
+def of_types(stack, *types: str) -> list:
+    return [r for r in stack.resources if r.type in types]
+
+
+def test_release_task_waits_for_rules_routes_and_role_policies(stack):
+    (run,) = [r for r in stack.resources if r.name == "release-run"]
+    rules = of_types(stack, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+                     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+    routes = of_types(stack, "aws:ec2/route:Route", "aws:ec2/routeTableAssociation:RouteTableAssociation",
+                      "aws:ec2/natGateway:NatGateway")
+    policies = of_types(stack, "aws:iam/rolePolicy:RolePolicy")
+    assert rules and routes and len(policies) == 2
+    assert [r.name for r in rules + routes + policies if not run.waits_for(r)] == []
+
+
+def test_task_definitions_wait_for_the_role_policies(stack):
+    policies = of_types(stack, "aws:iam/rolePolicy:RolePolicy")
+    for process, record in stack.task_definitions().items():
+        assert [p.name for p in policies if not record.waits_for(p)] == [], process
+
+
+def test_database_waits_for_its_monitoring_role_policy(prod):
+    (instance,) = prod.by_type("aws:rds/instance:Instance")
+    (attachment,) = prod.by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert instance.inputs["monitoringInterval"] > 0 and attachment.name == "rds-monitoring-policy"
+    assert instance.waits_for(attachment)
+
+
+def test_log_writers_wait_for_the_log_bucket_policy(prod):
+    """ELB, S3 logging and flow logs check they can write to the bucket when they are set up."""
+    (policy,) = [r for r in prod.by_type("aws:s3/bucketPolicy:BucketPolicy") if r.name == "logs-policy"]
+    (alb,) = prod.by_type("aws:lb/loadBalancer:LoadBalancer")
+    assert alb.inputs["accessLogs"]["enabled"] and alb.waits_for(policy)
+    (flow_log,) = prod.by_type("aws:ec2/flowLog:FlowLog")
+    assert flow_log.waits_for(policy)
+    (logging,) = prod.by_type("aws:s3/bucketLogging:BucketLogging")
+    assert logging.waits_for(policy)

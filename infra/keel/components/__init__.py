@@ -18,6 +18,18 @@ def child(parent: pulumi.Resource, **kwargs) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(parent=parent, **kwargs)
 
 
+def dependencies(opts: pulumi.ResourceOptions | None) -> list[pulumi.Resource]:
+    """What a component was told to wait for, as a list for its children's ``depends_on``.
+
+    The engine does not pass a component's ``depends_on`` on to its children; a component whose
+    resources must wait hands this to them itself.
+    """
+    depends_on = opts.depends_on if opts is not None else None
+    if depends_on is None:
+        return []
+    return list(depends_on) if isinstance(depends_on, list | tuple) else [depends_on]
+
+
 def named_tags(tags: dict[str, str], name: str) -> dict[str, str]:
     """The common tags plus a Name tag, so the console lists resources readably."""
     return {**tags, "Name": name}

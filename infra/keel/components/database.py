@@ -14,7 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from keel import urls
-from keel.components import PACKAGE, child, named_tags
+from keel.components import PACKAGE, child, dependencies, named_tags
 
 PORT = 5432
 CA_CERTIFICATE = "rds-ca-rsa2048-g1"  # RDS-14
@@ -82,7 +82,9 @@ class Database(pulumi.ComponentResource):
             monitoring_interval=args.monitoring_interval,
             monitoring_role_arn=args.monitoring_role_arn if args.monitoring_interval else None,
             apply_immediately=args.apply_immediately,
-            tags=named_tags(args.tags, args.identifier), opts=child(self, protect=args.protect))
+            tags=named_tags(args.tags, args.identifier),
+            # e.g. the monitoring role's policy: RDS checks it when enhanced monitoring is turned on.
+            opts=child(self, protect=args.protect, depends_on=dependencies(opts)))
         self.address = self.instance.address
         self.port = PORT
         self.db_name = args.db_name

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from keel.components import PACKAGE, child, named_tags
+from keel.components import PACKAGE, child, dependencies, named_tags
 
 SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # ALB-03: passes FSBP ELB.17, Checkov and PCP together
 DEREGISTRATION_DELAY = 30  # seconds; above gunicorn's 30 s request timeout, far below AWS's 300 s default
@@ -46,7 +46,9 @@ class LoadBalancer(pulumi.ComponentResource):
             security_groups=args.security_group_ids, drop_invalid_header_fields=True,
             desync_mitigation_mode="defensive", idle_timeout=IDLE_TIMEOUT,
             enable_deletion_protection=args.deletion_protection, access_logs=access_logs,
-            tags=named_tags(args.tags, args.name), opts=child(self))
+            tags=named_tags(args.tags, args.name),
+            # e.g. the log bucket's policy: ELB test-writes to the bucket when access logs are turned on.
+            opts=child(self, depends_on=dependencies(opts)))
         self.target_group = aws.lb.TargetGroup(
             f"{name}-web", port=args.app_port, protocol="HTTP", target_type="ip", vpc_id=args.vpc_id,
             deregistration_delay=DEREGISTRATION_DELAY,

@@ -23,6 +23,8 @@ class NetworkArgs:
     az_count: int = 2  # subnets per tier; the load balancer needs at least 2
     nat_per_az: bool = False  # one NAT gateway per AZ (prod) or one shared (cheaper, one AZ's fate)
     flow_log_bucket_arn: pulumi.Input[str] | None = None  # S3 destination for VPC flow logs (NET-02)
+    # What the flow log waits for: the destination bucket's policy (delivery is checked at creation).
+    flow_log_depends_on: list[pulumi.Resource] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -89,7 +91,8 @@ class Network(pulumi.ComponentResource):
         if args.flow_log_bucket_arn is not None:
             aws.ec2.FlowLog(f"{name}-flow-log", vpc_id=self.vpc.id, traffic_type="ALL",
                             log_destination_type="s3", log_destination=args.flow_log_bucket_arn,
-                            tags=named_tags(args.tags, f"{args.name}-flow-log"), opts=child(self))
+                            tags=named_tags(args.tags, f"{args.name}-flow-log"),
+                            opts=child(self, depends_on=list(args.flow_log_depends_on)))
         self.public_subnet_ids = [s.id for s in public]
         self.private_subnet_ids = [s.id for s in private]
         self.private_route_table_ids = [t.id for t in private_tables]

@@ -21,6 +21,8 @@ class BucketArgs:
     versioning: bool = False
     kms_key_arn: pulumi.Input[str] | None = None  # SSE-KMS with a bucket key; None: SSE-S3
     access_log_bucket: pulumi.Input[str] | None = None  # server access logs go there (S3-08)
+    # What the access-log setting waits for: the target bucket's policy allowing S3 log delivery.
+    access_log_depends_on: list[pulumi.Resource] = field(default_factory=list)
     force_destroy: bool = False  # let `pulumi destroy` empty the bucket (never in prod)
     # Log delivery services may write here (ALB access logs, S3 server access logs, VPC flow logs).
     log_delivery: bool = False
@@ -121,12 +123,14 @@ class Bucket(pulumi.ComponentResource):
                                             opts=child(self, depends_on=[versioning] if versioning else []))
         if args.access_log_bucket is not None:
             aws.s3.BucketLogging(f"{name}-logging", bucket=bucket.id, target_bucket=args.access_log_bucket,
-                                 target_prefix=f"s3/{args.name_prefix}", opts=child(self))
+                                 target_prefix=f"s3/{args.name_prefix}",
+                                 opts=child(self, depends_on=list(args.access_log_depends_on)))
         if args.log_delivery:
             policy = pulumi.Output.all(bucket.arn, args.account_id, args.elb_account_arn).apply(
                 lambda v: bucket_policy(v[0], log_delivery_statements(v[0], v[1], v[2])))
         else:
             policy = bucket.arn.apply(lambda arn: bucket_policy(arn, []))
         # After the public-access block: AWS rejects policy writes racing the block's creation.
-        aws.s3.BucketPolicy(f"{name}-policy", bucket=bucket.id, policy=policy, opts=child(self, depends_on=[block]))
+        self.policy = aws.s3.BucketPolicy(f"{name}-policy", bucket=bucket.id, policy=policy,
+                                          opts=child(self, depends_on=[block]))
         self.register_outputs({"name": self.name, "arn": self.arn})

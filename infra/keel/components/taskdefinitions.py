@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from keel import contract
-from keel.components import PACKAGE, child, named_tags
+from keel.components import PACKAGE, child, dependencies, named_tags
 from keel.environment import StackValues, container_environment
 from keel.stack_config import ProcessSize
 
@@ -130,7 +130,9 @@ class TaskDefinitions(pulumi.ComponentResource):
                     operating_system_family="LINUX", cpu_architecture="X86_64"),
                 execution_role_arn=args.execution_role_arn, task_role_arn=args.task_role_arn,
                 volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=TMP_VOLUME)],
-                container_definitions=definitions, tags=named_tags(args.tags, family), opts=child(self))
+                container_definitions=definitions, tags=named_tags(args.tags, family),
+                # e.g. the role policies: a task started before they exist cannot pull or read its secrets.
+                opts=child(self, depends_on=dependencies(opts)))
             self.arns[process] = task_definition.arn
             self.definitions[process] = task_definition
         self.register_outputs({"arns": self.arns})
