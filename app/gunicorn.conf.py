@@ -3,8 +3,18 @@
 Read by the master before it forks, so a bad environment stops it with one line per problem
 (exit status 78) instead of workers crash-looping. gunicorn's own signal handling is kept:
 SIGTERM lets in-flight requests finish for up to ``graceful_timeout`` seconds.
+
+The master imports the app once (``preload_app``) and forks workers from it: start-up pays for
+one import instead of one per worker, and recycling a worker (``max_requests``) is a cheap fork
+instead of a fresh import of Django and the app. What that asks of the app: nothing opens a
+database connection, a socket or a thread while it is imported (Django opens none; the
+readiness checks create their thread pool on the first probe, Redis and S3 clients on first use).
+What it changes: SIGHUP restarts the workers with the new configuration but not new code, because
+they fork from the master's already-imported app. That suits containers, where a deploy is a new
+image and new tasks; to change code in place, restart the master (SIGTERM, or SIGUSR2 then TERM).
 """
 
+import gc
 import os
 import sys
 
@@ -28,8 +38,11 @@ graceful_timeout = contract.WEB_GRACEFUL_TIMEOUT
 timeout = 30  # a worker silent this long is restarted
 # The heartbeat file lives in memory: the root filesystem is read-only and disk fchmod can stall.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
-max_requests = 1000
-max_requests_jitter = 200
+preload_app = True
+# Recycling bounds the memory a slow leak could take; with preloading a new worker is a fork, so
+# every few thousand requests costs little. The jitter keeps workers from recycling all at once.
+max_requests = 5000
+max_requests_jitter = 500
 # No control socket: it would be created under $HOME, and the root filesystem is read-only.
 control_socket_disable = True
 forwarded_allow_ips = "*"  # trust X-Forwarded-*: only the load balancer can reach the task
@@ -39,3 +52,9 @@ errorlog = "-"
 loglevel = ENV["LOG_LEVEL"].lower()
 logger_class = "config.gunicorn_logger.JsonAccessLogger"
 logconfig_dict = logging_config(ENV["LOG_LEVEL"], ENV["LOG_FORMAT"])
+
+
+def when_ready(server) -> None:
+    """Before the first fork: move the preloaded app's objects out of the garbage collector's reach,
+    so collections in a worker do not write to (and so copy) the memory it shares with the master."""
+    gc.freeze()

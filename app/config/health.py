@@ -6,20 +6,45 @@ hung backing service makes the probe answer 503 promptly instead of hanging it.
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
-import redis
 from django.core.cache import caches
 from django.db import connections
 
 from config.logs import redact
 
 CHECK_TIMEOUT = 2.0
-# Imported above, not inside the checks: a cold import of redis can take longer than the bound.
-# Shared threads: a check that hangs past its bound keeps a thread until its own socket timeout.
-_pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="readiness")
+_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    """This process's check threads, created on the first probe: never in gunicorn's master, whose
+    threads a forked worker would not inherit (preload_app). Shared: a check that hangs past its
+    bound keeps a thread until its own socket timeout."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="readiness")
+    return _pool
+
+
+def _forget_executor() -> None:
+    global _pool
+    _pool = None
+
+
+# A child forked after a probe (a test, a future hook) starts its own pool instead of queueing on
+# threads that exist only in its parent.
+os.register_at_fork(after_in_child=_forget_executor)
+
+
+def _import_clients() -> None:
+    """Load the Redis client before the bounded checks start: a cold ``import redis`` takes 1-2 s on
+    a busy host, which inside a check would fail the first probe. Not at module level, so start-up
+    and /healthz never pay for it; only the first /readyz of each process does, in its own thread."""
+    import redis  # noqa: F401
 
 
 def _prepare_database() -> None:
@@ -50,6 +75,7 @@ def check_cache() -> None:
 
 
 def check_broker() -> None:
+    import redis
     from django.conf import settings
 
     client = redis.Redis.from_url(
@@ -78,8 +104,9 @@ def _describe(exc: BaseException) -> str:
 def readiness() -> dict:
     """{"status": "ok"|"unavailable", "checks": {name: {"ok", "ms", "error"?}}, "failing": [...]}."""
     _prepare_database()
+    _import_clients()
     started = time.perf_counter()
-    futures = {name: _pool.submit(_timed, check) for name, check in CHECKS.items()}
+    futures = {name: _executor().submit(_timed, check) for name, check in CHECKS.items()}
     results = {}
     for name, future in futures.items():
         remaining = max(0.0, CHECK_TIMEOUT - (time.perf_counter() - started))

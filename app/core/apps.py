@@ -11,10 +11,8 @@ class CoreConfig(AppConfig):
     verbose_name = "Keel core"
 
     def ready(self) -> None:
-        # Importing the Celery app makes it current, so @shared_task binds to it (broker URL, retry
-        # policy, serializers) in every process, web included; config/__init__.py must stay empty.
-        import config.celery  # noqa: F401
-
+        # No Celery here: web imports it only when it first enqueues a task (documents.tasks binds
+        # to config.celery's app itself), so start-up never pays for celery, kombu and redis.
         if not settings.DEBUG and not settings.HTTPS_ONLY:
             # Here, not in settings: logging is configured by now, so the line is JSON like the rest.
             logger.warning(

@@ -70,7 +70,13 @@ def api_view(*methods: str) -> Callable:
     return decorate
 
 
-def as_json(document: Document, request: HttpRequest) -> dict:
+# What a listed document shows; the stored file's key is not among them (its link is our download view).
+LISTED_FIELDS = ("id", "original_name", "status", "size", "sha256", "content_type", "error", "created_at",
+                 "processed_at")
+
+
+def as_json(document: Document, request: HttpRequest, download_url: str | None = None) -> dict:
+    """The document as the API shows it; ``download_url`` defaults to a presigned link to the object."""
     return {
         "id": document.pk,
         "name": document.original_name,
@@ -83,9 +89,13 @@ def as_json(document: Document, request: HttpRequest) -> dict:
         "processed_at": document.processed_at.isoformat() if document.processed_at else None,
         "url": request.build_absolute_uri(reverse("documents:api-detail", args=[document.pk])),
         # Presigned and short-lived on S3: the object itself stays private.
-        "download_url": presigned_url(document.file)
-        or request.build_absolute_uri(reverse("documents:download", args=[document.pk])),
+        "download_url": download_url or presigned_url(document.file) or download_view_url(document.pk, request),
     }
+
+
+def download_view_url(document_id: int, request: HttpRequest) -> str:
+    """Our download view, which redirects to a fresh presigned URL (or streams a local file)."""
+    return request.build_absolute_uri(reverse("documents:download", args=[document_id]))
 
 
 @api_view("GET", "POST")
@@ -109,7 +119,7 @@ def create(request: HttpRequest) -> HttpResponse:
 
 
 def listing(request: HttpRequest) -> HttpResponse:
-    paginator = Paginator(Document.objects.filter(owner=request.user), PAGE_SIZE)
+    paginator = Paginator(Document.objects.filter(owner=request.user).only(*LISTED_FIELDS), PAGE_SIZE)
     try:
         page = paginator.page(request.GET.get("page", 1))
     except (PageNotAnInteger, EmptyPage):
@@ -119,7 +129,9 @@ def listing(request: HttpRequest) -> HttpResponse:
         "count": paginator.count,
         "next": f"{base}?page={page.next_page_number()}" if page.has_next() else None,
         "previous": f"{base}?page={page.previous_page_number()}" if page.has_previous() else None,
-        "results": [as_json(document, request) for document in page],
+        # Links to our download view, not presigned ones: signing a URL per row would cost the list
+        # a boto3 signature per document, for links most callers never follow (the detail presigns).
+        "results": [as_json(document, request, download_view_url(document.pk, request)) for document in page],
     })
 
 

@@ -10,12 +10,16 @@ from functools import partial
 
 from django.core.files.storage import FileSystemStorage, Storage
 from django.db.models.fields.files import FieldFile
-from storages.backends.s3 import S3Storage
 
 CHUNK_BYTES = 1024 * 1024
 
 
 def is_s3(storage: Storage) -> bool:
+    # Imported here, not at the top: storages.backends.s3 loads boto3 (about a second of CPU), which
+    # the web process must not pay at start (admin autodiscovery imports this module) nor for a view
+    # that never touches media. A production storage object has imported it already anyway.
+    from storages.backends.s3 import S3Storage
+
     return isinstance(storage, S3Storage)
 
 

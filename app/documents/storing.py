@@ -65,6 +65,9 @@ def display_name(name: str) -> str:
 
 
 def enqueue_processing(document_id: int) -> None:
+    # The one place web sends a task. Imported here, on the first enqueue, not at start-up: the
+    # tasks module loads config.celery (Celery, kombu, redis), which a process that only serves
+    # pages and probes never needs.
     from .tasks import process_document
 
     process_document.delay(document_id)

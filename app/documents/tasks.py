@@ -1,10 +1,17 @@
-"""Celery tasks of the documents feature. Thin: the work lives in processing and retention."""
+"""Celery tasks of the documents feature. Thin: the work lives in processing and retention.
+
+The tasks bind to ``config.celery``'s app explicitly rather than through ``@shared_task``: web
+imports Celery only when it first enqueues (documents.storing imports this module then), so
+there is no app made current at start-up for a shared task to find, and whichever process
+imports this module first (web, worker, beat, a management command) gets our broker settings.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from celery import Task, shared_task
+from celery import Task
+from config.celery import app
 
 from . import processing, retention
 
@@ -18,7 +25,7 @@ class ProcessDocumentTask(Task):
         processing.mark_failed(document_id, f"{type(exc).__name__}: {exc}")
 
 
-@shared_task(
+@app.task(
     bind=True,
     base=ProcessDocumentTask,
     name="documents.tasks.process_document",
@@ -37,7 +44,7 @@ def process_document(self, document_id: int) -> dict:
     return {"id": document.pk, "status": document.status, "sha256": document.sha256}
 
 
-@shared_task(name="documents.tasks.purge_expired_documents", ignore_result=True)
+@app.task(name="documents.tasks.purge_expired_documents", ignore_result=True)
 def purge_expired_documents() -> dict:
     """Run by beat every DOCUMENT_PURGE_INTERVAL seconds: expired documents, then orphaned objects.
     Whatever fails stays whole and is tried again on the next run."""

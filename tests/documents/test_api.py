@@ -43,6 +43,31 @@ def test_download_url_is_presigned_and_serves_the_private_object(browser):
         assert fetched.read() == b"%PDF-1.7 tiny"
 
 
+def test_listed_download_url_is_our_view_which_redirects_to_a_fresh_presigned_url(browser):
+    uploaded = browser.upload(b"listed bytes", name="listed.txt").json()
+
+    [listed] = browser.get("/api/documents/").json()["results"]
+    assert listed["download_url"].endswith(f"://testserver:80/documents/{uploaded['id']}/download/")
+    assert {key: value for key, value in listed.items() if key != "download_url"} == \
+        {key: value for key, value in uploaded.items() if key != "download_url"}  # otherwise as the detail
+    redirect = browser.get(listed["download_url"])
+    assert redirect.status_code == 302
+    assert "X-Amz-Signature" in parse_qs(urlsplit(redirect["Location"]).query)
+    with urllib.request.urlopen(redirect["Location"], timeout=5) as fetched:
+        assert fetched.read() == b"listed bytes"
+
+
+def test_a_full_page_costs_the_same_queries_as_one_document(browser, make_document, django_assert_num_queries):
+    make_document(browser.user)
+    browser.get("/api/documents/")  # the session is now cached, as on every later request
+    with django_assert_num_queries(3) as one:  # the signed-in user, the page's count and its rows
+        assert browser.get("/api/documents/").json()["count"] == 1
+    for n in range(4):
+        make_document(browser.user, b"more", f"{n}.txt")
+    with django_assert_num_queries(len(one.captured_queries)):  # no query per row
+        assert browser.get("/api/documents/").json()["count"] == 5
+
+
 def test_list_and_detail_show_only_the_callers_documents(browser, make_document, other_user):
     mine = browser.upload(b"mine").json()
     theirs = make_document(other_user, b"theirs")
