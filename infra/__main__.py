@@ -172,7 +172,8 @@ task_definitions = TaskDefinitions("task", TaskDefinitionsArgs(
     family_prefix=prefix, sizes=cfg.processes, commands=commands, image_ref=image.ref, stack_values=stack_values,
     secrets_fingerprint=secrets.fingerprint, log_group_names=logs.names, region=cfg.region,
     stream_prefix=LOG_STREAM_PREFIX, execution_role_arn=roles.execution_role_arn,
-    task_role_arn=roles.task_role_arn, tags=tags), opts=pulumi.ResourceOptions(depends_on=[roles]))
+    task_role_arn=roles.task_role_arn, exec_enabled=cfg.exec_enabled, tags=tags),
+    opts=pulumi.ResourceOptions(depends_on=[roles]))
 
 # The release phase: migrations run to success before any service moves.
 gate = [Release("release", ReleaseArgs(

@@ -99,6 +99,18 @@ def test_containers_are_hardened(stack):
         assert {"name": "tmp"} in record.inputs["volumes"]
 
 
+def test_ecs_exec_agent_can_write_on_the_read_only_root(stack):
+    """The SSM agent that ECS Exec starts writes under /var/lib and /var/log; without volumes it fails."""
+    ssm = {"/var/lib/amazon/ssm", "/var/log/amazon/ssm"}
+    exec_on = stack.outputs["execEnabled"]
+    for process, definition in stack.container_definitions().items():
+        writable = {m["containerPath"]: m["sourceVolume"] for m in definition["mountPoints"] if not m["readOnly"]}
+        assert (ssm <= set(writable)) is exec_on, process
+        record = stack.task_definitions()[process]
+        declared = {v["name"] for v in record.inputs["volumes"]}
+        assert set(writable.values()) == declared, process  # every mount has its task volume, nothing more
+
+
 def test_stop_timeouts_outlast_the_app_drain(stack):
     definitions = stack.container_definitions()
     assert definitions["web"]["stopTimeout"] >= contract.WEB_GRACEFUL_TIMEOUT + 10

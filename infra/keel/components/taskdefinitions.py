@@ -1,7 +1,7 @@
 """Fargate task definitions for release, web, worker and beat: one container each, named after the process.
 
 Every container runs the same image digest as a non-root user (ECS-07) on a read-only root
-filesystem with a writable /tmp task volume (ECS-06), under an init process so signals reach the
+filesystem with a writable /tmp task volume (ECS-06; with ECS Exec, also the SSM agent's folders), under an init process so signals reach the
 app, with awslogs per process (ECS-04) and a stop timeout longer than the app's own drain (ECS-14).
 The command comes from the Procfile; environment and secrets from ``keel.environment``.
 """
@@ -21,6 +21,9 @@ from keel.stack_config import ProcessSize
 
 USER = "10001:10001"  # the app user the Dockerfile creates
 TMP_VOLUME = "tmp"
+# ECS Exec's SSM agent writes its state and logs here; on a read-only root filesystem it cannot start
+# without them (aws-containers/amazon-ecs-exec-checker#21). Volume name -> container path.
+EXEC_VOLUMES = {"ssm-lib": "/var/lib/amazon/ssm", "ssm-log": "/var/log/amazon/ssm"}
 FARGATE_MAX_STOP_TIMEOUT = 120
 STOP_TIMEOUTS = {
     # SIGKILL must never arrive before gunicorn's graceful drain ends.
@@ -51,6 +54,7 @@ class ContainerSpec:
     stream_prefix: str
     secrets_fingerprint: str
     port: int | None = None
+    exec_enabled: bool = False
 
 
 def log_configuration(spec: ContainerSpec) -> dict:
@@ -62,6 +66,11 @@ def log_configuration(spec: ContainerSpec) -> dict:
     else:
         options.update({"mode": "non-blocking", "max-buffer-size": LOG_BUFFER})
     return {"logDriver": "awslogs", "options": options}
+
+
+def writable_volumes(exec_enabled: bool) -> dict[str, str]:
+    """Task volumes the container may write to on its read-only root: name -> container path."""
+    return {TMP_VOLUME: "/tmp", **(EXEC_VOLUMES if exec_enabled else {})}
 
 
 def container_definition(spec: ContainerSpec) -> dict:
@@ -76,7 +85,8 @@ def container_definition(spec: ContainerSpec) -> dict:
         "user": USER,
         "readonlyRootFilesystem": True,
         "privileged": False,
-        "mountPoints": [{"sourceVolume": TMP_VOLUME, "containerPath": "/tmp", "readOnly": False}],
+        "mountPoints": [{"sourceVolume": volume, "containerPath": path, "readOnly": False}
+                        for volume, path in writable_volumes(spec.exec_enabled).items()],
         "linuxParameters": {"initProcessEnabled": True},
         "stopTimeout": STOP_TIMEOUTS[spec.process],
         "environment": spec.environment,
@@ -103,6 +113,7 @@ class TaskDefinitionsArgs:
     stream_prefix: str
     execution_role_arn: pulumi.Input[str]
     task_role_arn: pulumi.Input[str]
+    exec_enabled: bool = False  # ECS Exec: the SSM agent gets its writable folders
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -129,7 +140,7 @@ class TaskDefinitions(pulumi.ComponentResource):
                 runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
                     operating_system_family="LINUX", cpu_architecture="X86_64"),
                 execution_role_arn=args.execution_role_arn, task_role_arn=args.task_role_arn,
-                volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=TMP_VOLUME)],
+                volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=volume) for volume in writable_volumes(args.exec_enabled)],
                 container_definitions=definitions, tags=named_tags(args.tags, family),
                 # e.g. the role policies: a task started before they exist cannot pull or read its secrets.
                 opts=child(self, depends_on=dependencies(opts)))
@@ -146,4 +157,4 @@ class TaskDefinitions(pulumi.ComponentResource):
             process=process, image=image, command=args.commands[process], cpu=size.cpu, memory=size.memory,
             environment=environment, secrets=secrets, log_group=log_group, region=args.region,
             stream_prefix=args.stream_prefix, secrets_fingerprint=fingerprint,
-            port=contract.PORT if process == "web" else None))])
+            port=contract.PORT if process == "web" else None, exec_enabled=args.exec_enabled))])
