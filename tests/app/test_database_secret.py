@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 
 import psycopg
 import pytest
 from django.db import OperationalError
 
-from .helpers import app_env, free_port, run_app
+from .helpers import app_env, free_port, manage, run_app
 from .private_postgres import PrivatePostgres, unavailable_reason
 
 pytestmark = pytest.mark.skipif(unavailable_reason() is not None, reason=unavailable_reason() or "")
@@ -209,3 +210,31 @@ def test_when_secrets_manager_is_down_the_last_password_keeps_working(postgres, 
     warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1 and warnings[0].startswith(f"DATABASE_SECRET_ARN: secret {arn} cannot be read")
     assert "still using the password read" in warnings[0]
+
+
+@pytest.mark.skipif(shutil.which("psql") is None, reason="needs psql")
+def test_dbshell_uses_the_secrets_password(postgres, secrets_endpoint, secrets):
+    arn = create_secret(secrets, "keel/dbshell", "shell-password-6d3a")
+    postgres.set_password(ROLE, "shell-password-6d3a")
+    env = app_env(DATABASE_URL=postgres.url(ROLE, "url-password-is-stale", DATABASE),
+                  AWS_ENDPOINT_URL=secrets_endpoint, DATABASE_SECRET_ARN=arn)
+
+    result = manage("dbshell", "--", "-At", "-c", "SELECT current_user", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == ROLE
+
+
+@pytest.mark.usefixtures("in_process")
+def test_threads_that_connect_together_after_a_rotation_all_get_in(postgres, secrets):
+    from concurrent.futures import ThreadPoolExecutor
+
+    arn = create_secret(secrets, "keel/threads", "before-rotation-c41e")
+    postgres.set_password(ROLE, "before-rotation-c41e")
+    assert current_user(backend(postgres, arn)) == ROLE
+    rotate(postgres, secrets, arn, "after-rotation-a8f3")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:  # gthread workers: several requests at once
+        users = list(pool.map(lambda _: current_user(backend(postgres, arn)), range(4)))
+
+    assert users == [ROLE] * 4

@@ -13,8 +13,8 @@ import logging
 from django.db.backends.postgresql import base
 
 from config.postgres import password as secret
+from config.postgres.client import SECRET_ARN_KEY, DatabaseClient
 
-SECRET_ARN_KEY = "PASSWORD_SECRET_ARN"
 INVALID_PASSWORD = "28P01"  # SQLSTATE invalid_password
 
 logger = logging.getLogger("config.postgres")
@@ -31,6 +31,8 @@ def _refusal(exc: BaseException) -> str:
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    client_class = DatabaseClient
+
     def get_new_connection(self, conn_params):
         arn = self.settings_dict.get(SECRET_ARN_KEY)
         if not arn:
