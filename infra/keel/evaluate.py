@@ -242,7 +242,9 @@ class KeelMocks:
         state: dict[str, Any] = {}
         if arn:
             state["arn"] = arn
-        if "name" not in inputs and type_.startswith("aws:"):
+        if "name" not in inputs and "namePrefix" in inputs and not resource_id.startswith(inputs["namePrefix"]):
+            state["name"] = f"{inputs['namePrefix']}{int(_short_hash(name, 12), 16):026d}"  # AWS: prefix + 26 digits
+        elif "name" not in inputs and type_.startswith("aws:"):
             state["name"] = resource_id
         if type_ == "aws:ec2/vpc:Vpc":
             state["defaultSecurityGroupId"] = f"sg-default{_short_hash(name, 10)}"

@@ -21,7 +21,7 @@ def refs(ev):
 def test_no_database_or_cache_is_created(attached):
     assert attached.by_type("aws:rds/instance:Instance") == []
     assert attached.by_type("aws:elasticache/replicationGroup:ReplicationGroup") == []
-    names = {r.inputs["name"] for r in attached.by_type("aws:ec2/securityGroup:SecurityGroup")}
+    names = {r.inputs["tags"]["Name"] for r in attached.by_type("aws:ec2/securityGroup:SecurityGroup")}
     assert names == {"keel-staging-alb", "keel-staging-tasks"}
 
 
@@ -48,7 +48,7 @@ def test_an_attached_database_keeps_its_password_in_the_url(attached):
 
 def test_tasks_may_reach_the_attached_ports(attached):
     tasks = next(r.id for r in attached.by_type("aws:ec2/securityGroup:SecurityGroup")
-                 if r.inputs["name"].endswith("-tasks"))
+                 if r.inputs["tags"]["Name"].endswith("-tasks"))
     ports = {r.inputs["fromPort"] for r in attached.by_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
              if r.inputs["securityGroupId"] == tasks}
     assert ports == {443, 6543, 6380}

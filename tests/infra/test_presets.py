@@ -131,9 +131,9 @@ def test_prod_reaches_aws_apis_through_vpc_endpoints(dev, prod):
             assert inputs["vpcEndpointType"] == "Gateway" and len(inputs["routeTableIds"]) == 3
         else:
             assert inputs["privateDnsEnabled"] is True and set(inputs["subnetIds"]) == private
-    (group,) = [g for g in prod.by_type("aws:ec2/securityGroup:SecurityGroup") if g.inputs["name"].endswith("-endpoints")]
+    (group,) = [g for g in prod.by_type("aws:ec2/securityGroup:SecurityGroup") if g.inputs["tags"]["Name"].endswith("-endpoints")]
     ingress = [r.inputs for r in prod.by_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
                if r.inputs["securityGroupId"] == group.id]
-    tasks = next(g.id for g in prod.by_type("aws:ec2/securityGroup:SecurityGroup") if g.inputs["name"].endswith("-tasks"))
+    tasks = next(g.id for g in prod.by_type("aws:ec2/securityGroup:SecurityGroup") if g.inputs["tags"]["Name"].endswith("-tasks"))
     assert [(r["fromPort"], r["referencedSecurityGroupId"]) for r in ingress] == [(443, tasks)]
     assert dev.by_type("aws:ec2/vpcEndpoint:VpcEndpoint") == []

@@ -15,7 +15,7 @@ WORLD = {"0.0.0.0/0", "::/0"}
 def groups(stack) -> dict[str, str]:
     """{role (alb, tasks, db, cache) -> security group id}."""
     prefix = f"keel-{stack.stack}-"
-    return {r.inputs["name"].removeprefix(prefix): r.id for r in stack.by_type(SG)}
+    return {r.inputs["tags"]["Name"].removeprefix(prefix): r.id for r in stack.by_type(SG)}
 
 
 def rules(stack, type_, group_id):
@@ -110,7 +110,7 @@ def test_database_is_encrypted_tls_only_and_backed_up(stack):
     assert int(inputs["engineVersion"].split(".")[0]) >= 16 and inputs["engine"] == "postgres"
     assert set(inputs["enabledCloudwatchLogsExports"]) >= {"postgresql", "upgrade"}
     (params,) = stack.by_type("aws:rds/parameterGroup:ParameterGroup")
-    assert inputs["parameterGroupName"] == params.inputs["name"]
+    assert inputs["parameterGroupName"].startswith(params.inputs["namePrefix"])
     assert {"name": "rds.force_ssl", "value": "1"} in [
         {k: p[k] for k in ("name", "value")} for p in params.inputs["parameters"]]
     assert params.inputs["family"] == f"postgres{inputs['engineVersion'].split('.')[0]}"

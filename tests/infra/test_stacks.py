@@ -64,7 +64,7 @@ def test_outputs_join_to_real_resources(stack):
     assert set(out[outputs.TASK_DEFINITION_ARNS].values()) == arns
     private = {r.id for r in stack.by_type("aws:ec2/subnet:Subnet") if r.inputs["tags"]["tier"] == "private"}
     assert set(out[outputs.PRIVATE_SUBNET_IDS]) == private
-    groups = {r.inputs["name"]: r.id for r in stack.by_type("aws:ec2/securityGroup:SecurityGroup")}
+    groups = {r.inputs["tags"]["Name"]: r.id for r in stack.by_type("aws:ec2/securityGroup:SecurityGroup")}
     assert out[outputs.TASK_SECURITY_GROUP_ID] == groups[f"keel-{stack.stack}-tasks"]
     log_groups = {r.inputs["name"] for r in stack.by_type("aws:cloudwatch/logGroup:LogGroup")}
     assert set(out[outputs.LOG_GROUP_NAMES].values()) <= log_groups

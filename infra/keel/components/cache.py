@@ -7,6 +7,7 @@ a replica in another AZ with automatic failover (RED-04) and snapshots.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import pulumi
@@ -39,6 +40,16 @@ def parameter_group_family(engine: str, version: str) -> str:
     return f"valkey{major}" if engine == "valkey" else f"redis{major}"
 
 
+def parameter_group_name(identifier: str, family: str, description: str) -> str:
+    """A name that changes whenever the group must be replaced (family or description change).
+
+    ElastiCache parameter groups take no name prefix; with a fixed name, the replacement Pulumi creates
+    before deleting the old group would collide with it.
+    """
+    digest = hashlib.sha256(f"{family}|{description}".encode()).hexdigest()[:6]
+    return f"{identifier}-{family}-{digest}"
+
+
 class Cache(pulumi.ComponentResource):
     address: pulumi.Output[str]
     auth_token: pulumi.Output[str]
@@ -52,9 +63,10 @@ class Cache(pulumi.ComponentResource):
                                               description=f"{args.identifier}: private subnets only",
                                               tags=named_tags(args.tags, args.identifier), opts=child(self))
         family = parameter_group_family(args.engine, args.engine_version)
+        description = f"{args.identifier}: broker-safe (never evict keys)"
         parameters = aws.elasticache.ParameterGroup(
-            f"{name}-params", name=f"{args.identifier}-{family}", family=family,
-            description=f"{args.identifier}: broker-safe (never evict keys)",
+            f"{name}-params", name=parameter_group_name(args.identifier, family, description), family=family,
+            description=description,
             parameters=[aws.elasticache.ParameterGroupParameterArgs(name="maxmemory-policy", value="noeviction")],
             tags=named_tags(args.tags, args.identifier), opts=child(self))
         failover = args.replicas >= 1

@@ -57,8 +57,10 @@ class Database(pulumi.ComponentResource):
         subnets = aws.rds.SubnetGroup(f"{name}-subnets", name=args.identifier, subnet_ids=args.subnet_ids,
                                       description=f"{args.identifier}: private subnets only",
                                       tags=named_tags(args.tags, args.identifier), opts=child(self))
+        # A prefix, not a fixed name: a new family or description replaces the group, created before
+        # the old one is deleted.
         parameters = aws.rds.ParameterGroup(
-            f"{name}-params", name=f"{args.identifier}-pg{args.engine_version.split('.')[0]}",
+            f"{name}-params", name_prefix=f"{args.identifier}-pg{args.engine_version.split('.')[0]}-",
             family=parameter_group_family(args.engine_version),
             description=f"{args.identifier}: TLS required",
             parameters=[aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1")],
@@ -75,6 +77,8 @@ class Database(pulumi.ComponentResource):
             deletion_protection=args.deletion_protection, skip_final_snapshot=not args.final_snapshot,
             final_snapshot_identifier=f"{args.identifier}-final" if args.final_snapshot else None,
             auto_minor_version_upgrade=True, ca_cert_identifier=CA_CERTIFICATE,
+            # keel:dbEngineVersion 16 -> 17 is a deliberate change; RDS refuses it without this.
+            allow_major_version_upgrade=True,
             enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
             performance_insights_enabled=args.performance_insights,
             performance_insights_kms_key_id=args.kms_key_arn if args.performance_insights else None,

@@ -71,7 +71,9 @@ class SecurityGroups(pulumi.ComponentResource):
 
     def _group(self, role: str, description: str) -> aws.ec2.SecurityGroup:
         physical = f"{self._args.name}-{role}"
-        return aws.ec2.SecurityGroup(f"{self._name}-{role}", name=physical, description=description,
+        # A prefix, not a fixed name: a new description replaces the group, and Pulumi creates the new
+        # one before deleting the old, which a fixed name would collide with. The Name tag stays readable.
+        return aws.ec2.SecurityGroup(f"{self._name}-{role}", name_prefix=f"{physical}-", description=description,
                                      vpc_id=self._args.vpc_id, tags=named_tags(self._args.tags, physical),
                                      opts=child(self))
 
