@@ -39,7 +39,18 @@ class _Cached:
 
 _lock = threading.Lock()  # one read at a time: threads that need a password wait for it
 _cache: dict[str, _Cached] = {}
-_clients: dict[tuple[int, str], object] = {}  # (pid, region): a boto3 client must not cross a fork
+_clients: dict[str, object] = {}  # region -> boto3 client
+
+
+def _after_fork_in_child() -> None:
+    """A forked worker (gunicorn preload, Celery prefork) keeps the cached passwords but gets a lock
+    no other thread can be holding and its own clients: a boto3 client's sockets must not be shared."""
+    global _lock
+    _lock = threading.Lock()
+    _clients.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def region_of(arn: str) -> str:
@@ -51,16 +62,15 @@ def region_of(arn: str) -> str:
 
 
 def _client(region: str):
-    key = (os.getpid(), region)
-    if key not in _clients:
+    if region not in _clients:
         import boto3
         from botocore.config import Config
 
         # Short timeouts: a connection (and /readyz, bounded to 2 s) must not hang on Secrets Manager.
         config = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 2})
         # AWS_ENDPOINT_URL(_SECRETS_MANAGER) and the task role's credentials are found by boto3 itself.
-        _clients[key] = boto3.session.Session().client("secretsmanager", region_name=region, config=config)
-    return _clients[key]
+        _clients[region] = boto3.session.Session().client("secretsmanager", region_name=region, config=config)
+    return _clients[region]
 
 
 def _first_line(exc: BaseException) -> str:
