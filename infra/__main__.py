@@ -10,7 +10,7 @@ from keel.components.autoscaling import ScalingArgs, ServiceScaling
 from keel.components.cache import Cache, CacheArgs
 from keel.components.certificate import Certificate, CertificateArgs
 from keel.components.cluster import Cluster, ClusterArgs
-from keel.components.database import Database, DatabaseArgs, connection_url
+from keel.components.database import Database, DatabaseArgs, connection_url, log_group_names
 from keel.components.deploy_check import DeployCheck, DeployCheckArgs
 from keel.components.dns import Alias, AliasArgs
 from keel.components.endpoints import Endpoints, EndpointsArgs
@@ -79,6 +79,9 @@ if cfg.vpc_endpoints:
 if cfg.creates_database:
     monitoring_role = RdsMonitoringRole("rds-monitoring", f"{prefix}-rds-monitoring", account_id, tags) \
         if cfg.db_monitoring_interval else None
+    database_logs = LogGroups("rds-logs", LogGroupsArgs(
+        path=f"{cfg.project}/{cfg.stack}", processes=(), exact_names=log_group_names(f"{prefix}-db"),
+        retention_days=cfg.log_retention_days, kms_key_arn=kms_arn, tags=tags))
     database = Database("db", DatabaseArgs(
         identifier=f"{prefix}-db", subnet_ids=network.private_subnet_ids, security_group_ids=[groups.database.id],
         instance_class=cfg.db_instance_class, engine_version=cfg.db_engine_version,
@@ -88,7 +91,7 @@ if cfg.creates_database:
         performance_insights=cfg.db_performance_insights, monitoring_interval=cfg.db_monitoring_interval,
         monitoring_role_arn=monitoring_role.arn if monitoring_role else None, kms_key_arn=kms_arn,
         apply_immediately=not cfg.protect_data, protect=cfg.protect_data, tags=tags),
-        opts=pulumi.ResourceOptions(depends_on=[monitoring_role] if monitoring_role else []))
+        opts=pulumi.ResourceOptions(depends_on=[database_logs, *([monitoring_role] if monitoring_role else [])]))
 if cfg.creates_cache:
     cache = Cache("cache", CacheArgs(
         identifier=f"{prefix}-cache", subnet_ids=network.private_subnet_ids, security_group_ids=[groups.cache.id],

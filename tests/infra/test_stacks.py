@@ -193,3 +193,15 @@ def test_log_writers_wait_for_the_log_bucket_policy(prod):
     assert flow_log.waits_for(policy)
     (logging,) = prod.by_type("aws:s3/bucketLogging:BucketLogging")
     assert logging.waits_for(policy)
+
+
+def test_database_log_groups_exist_before_the_instance_with_retention_and_key(stack):
+    """RDS would create /aws/rds/instance/<id>/<log> itself: kept forever, with no key."""
+    (instance,) = stack.by_type("aws:rds/instance:Instance")
+    groups = {g.inputs["name"]: g for g in stack.by_type("aws:cloudwatch/logGroup:LogGroup")}
+    web_group = next(g for name, g in groups.items() if name.endswith("/web"))
+    for export in instance.inputs["enabledCloudwatchLogsExports"]:
+        group = groups[f"/aws/rds/instance/{instance.inputs['identifier']}/{export}"]
+        assert instance.waits_for(group), export
+        assert group.inputs["retentionInDays"] == web_group.inputs["retentionInDays"]
+        assert group.inputs.get("kmsKeyId") == web_group.inputs.get("kmsKeyId")

@@ -18,6 +18,17 @@ from keel.components import PACKAGE, child, dependencies, named_tags
 
 PORT = 5432
 CA_CERTIFICATE = "rds-ca-rsa2048-g1"  # RDS-14
+LOG_EXPORTS = ("postgresql", "upgrade")
+
+
+def log_group_names(identifier: str) -> dict[str, str]:
+    """The CloudWatch log groups RDS writes the exported logs of instance ``identifier`` to.
+
+    The stack creates them before the instance (retention, key); otherwise RDS creates them with
+    neither. This is why the instance has a fixed ``identifier`` rather than a prefix: the names must
+    be known before it exists.
+    """
+    return {export: f"/aws/rds/instance/{identifier}/{export}" for export in LOG_EXPORTS}
 
 
 @dataclass
@@ -79,7 +90,7 @@ class Database(pulumi.ComponentResource):
             auto_minor_version_upgrade=True, ca_cert_identifier=CA_CERTIFICATE,
             # keel:dbEngineVersion 16 -> 17 is a deliberate change; RDS refuses it without this.
             allow_major_version_upgrade=True,
-            enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
+            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
             performance_insights_enabled=args.performance_insights,
             performance_insights_kms_key_id=args.kms_key_arn if args.performance_insights else None,
             performance_insights_retention_period=7 if args.performance_insights else None,
@@ -87,7 +98,8 @@ class Database(pulumi.ComponentResource):
             monitoring_role_arn=args.monitoring_role_arn if args.monitoring_interval else None,
             apply_immediately=args.apply_immediately,
             tags=named_tags(args.tags, args.identifier),
-            # e.g. the monitoring role's policy: RDS checks it when enhanced monitoring is turned on.
+            # The monitoring role's policy (RDS checks it when enhanced monitoring is turned on) and the
+            # log groups, which RDS would otherwise create itself without retention or key.
             opts=child(self, protect=args.protect, depends_on=dependencies(opts)))
         self.address = self.instance.address
         self.port = PORT
