@@ -52,7 +52,7 @@ if cfg.alb_access_logs or cfg.media_access_logs or cfg.flow_logs:
     # Log delivery services write here; SSE-S3 because ALB access logs cannot use a KMS key.
     log_bucket = Bucket("logs", BucketArgs(
         name_prefix=f"{prefix}-logs-", force_destroy=not cfg.protect_data, protect=cfg.protect_data,
-        versioning=cfg.protect_data,
+        versioning=cfg.protect_data, expiration_days=cfg.log_bucket_expiration_days,
         log_delivery=True, account_id=account_id,
         elb_account_arn=aws.elb.get_service_account_output().arn if cfg.region in LEGACY_ELB_LOG_REGIONS else None,
         tags=tags))

@@ -100,6 +100,7 @@ class StackConfig:
     # Processes
     processes: dict[str, ProcessSize]
     log_retention_days: int
+    log_bucket_expiration_days: int  # ALB/S3 access logs and flow logs in the log bucket (S3 lifecycle)
     exec_enabled: bool
     release_timeout_minutes: int
     deploy_timeout_minutes: int
@@ -187,7 +188,7 @@ def _process_presets(preset: str) -> dict[str, ProcessSize]:
 PRESET_VALUES: dict[str, dict[str, Any]] = {
     "dev": dict(
         vpcCidr="10.10.0.0/16", azCount=2, natGateways="single", flowLogs=False, vpcEndpoints=False,
-        logRetentionDays=14, execEnabled=True, releaseTimeoutMinutes=30, deployTimeoutMinutes=20,
+        logRetentionDays=14, logBucketExpirationDays=30, execEnabled=True, releaseTimeoutMinutes=30, deployTimeoutMinutes=20,
         albDeletionProtection=False, albAccessLogs=False, waf=False,
         dbInstanceClass="db.t4g.micro", dbEngineVersion="16", dbAllocatedStorage=20, dbMaxAllocatedStorage=50,
         dbBackupRetentionDays=1, dbMultiAz=False, dbDeletionProtection=False, dbPerformanceInsights=False,
@@ -198,7 +199,7 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
     ),
     "staging": dict(
         vpcCidr="10.20.0.0/16", azCount=2, natGateways="single", flowLogs=False, vpcEndpoints=False,
-        logRetentionDays=30, execEnabled=True, releaseTimeoutMinutes=60, deployTimeoutMinutes=30,
+        logRetentionDays=30, logBucketExpirationDays=90, execEnabled=True, releaseTimeoutMinutes=60, deployTimeoutMinutes=30,
         albDeletionProtection=False, albAccessLogs=False, waf=False,
         dbInstanceClass="db.t4g.small", dbEngineVersion="16", dbAllocatedStorage=20, dbMaxAllocatedStorage=100,
         dbBackupRetentionDays=3, dbMultiAz=False, dbDeletionProtection=False, dbPerformanceInsights=False,
@@ -209,7 +210,7 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
     ),
     "prod": dict(
         vpcCidr="10.30.0.0/16", azCount=3, natGateways="perAz", flowLogs=True, vpcEndpoints=True,
-        logRetentionDays=365, execEnabled=False, releaseTimeoutMinutes=60, deployTimeoutMinutes=30,
+        logRetentionDays=365, logBucketExpirationDays=365, execEnabled=False, releaseTimeoutMinutes=60, deployTimeoutMinutes=30,
         albDeletionProtection=True, albAccessLogs=True, waf=True,
         dbInstanceClass="db.m7g.large", dbEngineVersion="16", dbAllocatedStorage=50, dbMaxAllocatedStorage=200,
         dbBackupRetentionDays=14, dbMultiAz=True, dbDeletionProtection=True, dbPerformanceInsights=True,
@@ -294,6 +295,7 @@ SCALAR_RULES: dict[str, tuple] = {
     "flowLogs": ("bool",),
     "vpcEndpoints": ("bool",),
     "logRetentionDays": ("choice_int", LOG_RETENTION_DAYS),
+    "logBucketExpirationDays": ("int", 1, 3650),
     "execEnabled": ("bool",),
     "releaseTimeoutMinutes": ("int", 1, 120),
     "deployTimeoutMinutes": ("int", 5, 120),
@@ -540,12 +542,33 @@ def _unencrypted_url_warnings(ns: str, database_url: str | None, redis_url: str 
     return tuple(found)
 
 
+def min_max_allocated_storage(allocated: int) -> int:
+    """RDS refuses a storage-autoscaling ceiling less than 10 % above the allocated storage
+    ("Invalid max storage size"; RDS User Guide, storage autoscaling)."""
+    return -(-allocated * 11 // 10)  # ceil(allocated * 1.1)
+
+
+def allowed_cache_version(engine: str, version: str) -> str | None:
+    """Why ElastiCache has no ``engine`` ``version`` (the allowed versions), or None when it has."""
+    major, minor = (int(part) for part in version.split("."))
+    if engine == "valkey" and (major, minor) < (7, 2):
+        return "Valkey starts at 7.2 (7.2 or 8.x)"
+    if engine == "redis" and major != 7:
+        return "Redis OSS on ElastiCache ends at 7.x (7.0 or 7.1); use valkey for 8.x"
+    return None
+
+
 def _check_relations(reader: _Reader, ns: str, values: dict[str, Any]) -> None:
     """Rules that tie two keys together."""
     allocated, maximum = values.get("db_allocated_storage"), values.get("db_max_allocated_storage")
-    if allocated and maximum and maximum < allocated:
+    if allocated and maximum and maximum < min_max_allocated_storage(allocated):
         reader.errors.append(f"{ns}dbMaxAllocatedStorage = {maximum} is invalid: allowed at least "
-                             f"{ns}dbAllocatedStorage ({allocated})")
+                             f"{min_max_allocated_storage(allocated)} (10 % above {ns}dbAllocatedStorage = "
+                             f"{allocated}, RDS's minimum for storage autoscaling)")
+    engine, version = values.get("cache_engine"), values.get("cache_engine_version")
+    if engine and version and allowed_cache_version(engine, version):
+        reader.errors.append(f"{ns}cacheEngineVersion = {version!r} is invalid with {ns}cacheEngine = {engine!r}: "
+                             f"allowed {allowed_cache_version(engine, version)}")
     instance_class = values.get("db_instance_class")
     if values.get("db_performance_insights") and instance_class and NO_PERFORMANCE_INSIGHTS.match(instance_class):
         reader.errors.append(f"{ns}dbPerformanceInsights = true is invalid with {ns}dbInstanceClass = "

@@ -136,7 +136,37 @@ def test_region_format():
 
 def test_storage_ceiling_below_allocation():
     assert_names(only(dbAllocatedStorage="100", dbMaxAllocatedStorage="50"), "keel:dbMaxAllocatedStorage", "50",
-                 "keel:dbAllocatedStorage (100)")
+                 "keel:dbAllocatedStorage = 100", "at least 110")
+
+
+@pytest.mark.parametrize("maximum", ["100", "109"])
+def test_storage_ceiling_must_be_ten_percent_above_allocation(maximum):
+    """RDS answers "Invalid max storage size" for a ceiling less than 10 % above the allocation."""
+    assert_names(only(dbAllocatedStorage="100", dbMaxAllocatedStorage=maximum), "keel:dbMaxAllocatedStorage",
+                 maximum, "at least 110")
+    assert load({"aws:region": "eu-west-1", "keel:dbAllocatedStorage": "100", "keel:dbMaxAllocatedStorage": "110"},
+                "dev").db_max_allocated_storage == 110
+
+
+@pytest.mark.parametrize(("engine", "version", "allowed"), [
+    ("valkey", "7.1", "Valkey starts at 7.2"),
+    ("valkey", "7.0", "Valkey starts at 7.2"),
+    ("redis", "8.0", "7.0 or 7.1"),
+])
+def test_cache_engine_version_exists_for_the_engine(engine, version, allowed):
+    assert_names(only(cacheEngine=engine, cacheEngineVersion=version), "keel:cacheEngineVersion", version,
+                 f"keel:cacheEngine = {engine!r}", allowed)
+
+
+def test_cache_engine_versions_that_exist_load():
+    for engine, version in (("valkey", "7.2"), ("valkey", "8.1"), ("redis", "7.1")):
+        config = load({"aws:region": "eu-west-1", "keel:cacheEngine": engine, "keel:cacheEngineVersion": version},
+                      "dev")
+        assert (config.cache_engine, config.cache_engine_version) == (engine, version)
+
+
+def test_log_bucket_expiration_is_a_positive_number_of_days():
+    assert_names(only(logBucketExpirationDays="0"), "keel:logBucketExpirationDays", "0")
 
 
 def test_performance_insights_needs_a_medium_or_larger_instance():

@@ -7,6 +7,7 @@ import inspect
 import re
 
 from keel import outputs
+from keel.evaluate import evaluate_stack
 
 # What `pulumi up` must create on every stack: type -> minimum count.
 INVENTORY = {
@@ -205,3 +206,19 @@ def test_database_log_groups_exist_before_the_instance_with_retention_and_key(st
         assert instance.waits_for(group), export
         assert group.inputs["retentionInDays"] == web_group.inputs["retentionInDays"]
         assert group.inputs.get("kmsKeyId") == web_group.inputs.get("kmsKeyId")
+
+
+def test_log_bucket_objects_expire_after_the_preset_days(prod):
+    (bucket,) = [b for b in prod.by_type("aws:s3/bucket:Bucket") if "-logs-" in b.inputs["bucketPrefix"]]
+    (lifecycle,) = [r for r in prod.by_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+                    if r.inputs["bucket"] == bucket.id]
+    expiring = [rule for rule in lifecycle.inputs["rules"] if rule.get("expiration")]
+    assert [(rule["expiration"]["days"], rule["status"]) for rule in expiring] == [(365, "Enabled")]
+    (media,) = [b for b in prod.by_type("aws:s3/bucket:Bucket") if "-media-" in b.inputs["bucketPrefix"]]
+    media_rules = next(r for r in prod.by_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+                       if r.inputs["bucket"] == media.id).inputs["rules"]
+    assert not [rule for rule in media_rules if rule.get("expiration")], "media objects never expire"
+    shorter = evaluate_stack("prod", overrides={"keel:logBucketExpirationDays": "30"})
+    assert [rule["expiration"]["days"] for r in shorter.by_type(
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration") for rule in r.inputs["rules"]
+        if rule.get("expiration")] == [30]

@@ -29,6 +29,7 @@ class BucketArgs:
     account_id: pulumi.Input[str] | None = None  # required with log_delivery (source-account conditions)
     elb_account_arn: pulumi.Input[str] | None = None  # the region's ELB log-delivery account (older regions)
     noncurrent_days: int = 30
+    expiration_days: int | None = None  # objects expire after this many days (log buckets); None: kept
     protect: bool = False
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -119,6 +120,10 @@ class Bucket(pulumi.ComponentResource):
                 filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
                 noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
                     noncurrent_days=args.noncurrent_days)))
+        if args.expiration_days is not None:
+            rules.append(aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-objects", status="Enabled", filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.expiration_days)))
         aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=bucket.id, rules=rules,
                                             opts=child(self, depends_on=[versioning] if versioning else []))
         if args.access_log_bucket is not None:
