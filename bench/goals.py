@@ -38,7 +38,7 @@ def cold_start_goal(results: dict) -> Goal:
     if note and "ours_import_cpu_s" in diagnosis:
         heavy = ", ".join(diagnosis.get("heavy_loaded_at_start") or []) or "none of the watched heavy packages"
         note += (f"; importing our WSGI app costs {diagnosis['ours_import_cpu_s']:.2f} CPU s vs "
-                 f"{diagnosis['startproject_import_cpu_s']:.2f} for startproject, in each worker; "
+                 f"{diagnosis['startproject_import_cpu_s']:.2f} for startproject; "
                  f"loaded at start: {heavy}")
     return Goal("cold start", "<= 1.10x startproject (median)",
                 f"{r:.2f}x ({ours:.2f} s vs {base:.2f} s)", r <= 1.10, note)
@@ -75,7 +75,7 @@ def throughput_breakdown(results: dict) -> str:
         return ""
     max_requests = _get(results, "meta", "gunicorn_settings", "max_requests", default="?")
     return (f"server CPU per request {ours:.2f} ms vs {base:.2f} ms: worker recycling (max_requests "
-            f"{max_requests}, each new worker imports the app again) {ours - no_recycle:+.2f} ms, access lines "
+            f"{max_requests}) {ours - no_recycle:+.2f} ms, access lines "
             f"{no_recycle - quiet:+.2f} ms, the rest of our request path {quiet - base:+.2f} ms")
 
 

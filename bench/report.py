@@ -61,7 +61,12 @@ def cold_start_md(results: dict) -> str:
             "\n\nWhere the time goes: importing the WSGI module costs our app "
             f"{diagnosis['ours_import_cpu_s']:.2f} CPU s ({diagnosis['ours_modules']} top-level packages) against "
             f"{diagnosis['startproject_import_cpu_s']:.2f} CPU s ({diagnosis['startproject_modules']}) for "
-            "startproject, and each gunicorn worker imports it again after the fork (no preload). "
+            "startproject; "
+            + ("our master imports it once and forks the workers from it (`preload_app`), while startproject's "
+               "two workers each import it after the fork. "
+               if str(results["meta"].get("gunicorn_settings", {}).get("preload_app")) == "True"
+               else "each gunicorn worker imports it after the fork (no `preload_app`). ")
+            +
             f"Packages only our app loads at start, by cumulative import time: {extra}. "
             f"Heavy clients loaded at start: {', '.join(diagnosis['heavy_loaded_at_start']) or 'none'}.")
     return text

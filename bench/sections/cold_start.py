@@ -107,7 +107,7 @@ def importers(importtime: str) -> dict[str, list[str]]:
     return found
 
 
-HEAVY_WATCH = ("boto3", "botocore", "pulumi", "pulumi_aws", "celery", "kombu", "redis", "storages", "yaml")
+HEAVY_WATCH = ("boto3", "botocore", "pulumi", "pulumi_aws", "celery", "kombu", "redis", "yaml")
 
 
 def diagnose(ours: Target, baseline: Target) -> dict:
