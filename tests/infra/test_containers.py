@@ -9,7 +9,7 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 from keel import contract, procfile
-from keel.components.image import BUILD_INPUTS, source_hash
+from keel.components.image import BUILD_INPUTS, image_tag, source_hash
 from keel.components.taskdefinitions import STOP_TIMEOUTS
 from keel.evaluate import is_secret_wrapped, repo_root, unwrap_secret
 from keel.outputs import LOG_STREAM_PREFIX, PROCESSES
@@ -192,3 +192,14 @@ def test_image_tag_changes_with_the_app_sources(tmp_path):
     source_hash.cache_clear()
     assert source_hash(tmp_path) == changed
     source_hash.cache_clear()
+
+
+def test_image_tag_changes_with_the_platform_and_build_args(dev):
+    """The same sources built for another platform are other bytes: they must not reuse a tag."""
+    amd = image_tag("abc", "linux/amd64", {})
+    assert image_tag("abc", "linux/arm64", {}) != amd
+    assert image_tag("abc", "linux/amd64", {"PYTHON": "3.12"}) != amd
+    assert image_tag("abc", "linux/amd64", {}) == amd  # deterministic: an unchanged app pushes nothing
+    (image,) = dev.by_type("docker:index/image:Image")
+    assert image.inputs["build"]["platform"] == "linux/amd64"
+    assert image.inputs["imageName"].endswith(":" + image_tag(source_hash(), "linux/amd64", {}))

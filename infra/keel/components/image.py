@@ -1,8 +1,9 @@
 """The app image: built from the repository's Dockerfile once per `pulumi up`, pushed to ECR.
 
 Task definitions reference it by digest (``repo_digest``: repository@sha256:...), so every
-process runs exactly the bytes that were built. The tag is a hash of the build inputs: ECR tags
-are immutable, and the same sources give the same tag, so an unchanged app pushes nothing new.
+process runs exactly the bytes that were built. The tag is a hash of the build inputs (sources,
+platform and build arguments): ECR tags are immutable, and the same inputs give the same tag, so an
+unchanged app pushes nothing new, and a different platform or argument never reuses a tag.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
@@ -46,6 +47,13 @@ def source_hash(root: Path = ROOT) -> str:
     return digest.hexdigest()[:16]
 
 
+def image_tag(sources: str, platform: str, build_args: dict[str, str]) -> str:
+    """The tag for these sources built for ``platform`` with ``build_args``: anything that changes the
+    image's bytes changes the tag, so a rebuild never pushes a different image to an existing tag."""
+    inputs = "\n".join([sources, platform, *(f"{k}={v}" for k, v in sorted(build_args.items()))])
+    return hashlib.sha256(inputs.encode()).hexdigest()[:16]
+
+
 @dataclass
 class ImageArgs:
     repository_url: pulumi.Input[str]
@@ -53,6 +61,7 @@ class ImageArgs:
     registry_username: pulumi.Input[str]
     registry_password: pulumi.Input[str]  # the ECR authorization token's password (secret)
     platform: str = "linux/amd64"  # Fargate X86_64; also right when building on Apple Silicon
+    build_args: dict[str, str] = field(default_factory=dict)  # Dockerfile ARGs (none today)
     tag: str | None = None  # default: the hash of the build inputs
 
 
@@ -61,14 +70,14 @@ class Image(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{PACKAGE}:image:Image", name, None, opts)
-        tag = args.tag or source_hash()
+        tag = args.tag or image_tag(source_hash(), args.platform, args.build_args)
         # Relative to the program's working directory: state stays the same on every machine.
         context = os.path.relpath(ROOT, Path.cwd())
         self.image = docker.Image(
             f"{name}-image",
             image_name=pulumi.Output.concat(args.repository_url, ":", tag),
             # The Dockerfile at the context's root is docker's default; no path to get wrong.
-            build=docker.DockerBuildArgs(context=context, platform=args.platform),
+            build=docker.DockerBuildArgs(context=context, platform=args.platform, args=args.build_args or None),
             # A preview should not need Docker or push anything; the digest is known after `up`.
             build_on_preview=False,
             registry=docker.RegistryArgs(server=args.registry_server, username=args.registry_username,
