@@ -189,12 +189,14 @@ def wait_http_200(port: int, path: str, timeout: float, proc: Proc | None = None
 
 
 def children(pid: int) -> list[int]:
-    """Direct child process ids of ``pid`` (from /proc)."""
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    try:
-        return [int(p) for p in path.read_text().split()]
-    except OSError:
-        return []
+    """Direct child process ids of ``pid`` (from /proc), whichever of its threads forked them."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found.update(int(p) for p in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return sorted(found)
 
 
 def rss_mib(pid: int) -> float | None:

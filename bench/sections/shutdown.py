@@ -62,21 +62,22 @@ def sigterm_drill(target: Target, in_flight: int) -> dict:
         proc.stop()
 
 
-def sighup_drill(target: Target, seconds: float) -> dict:
+def sighup_drill(target: Target, seconds: float, workers: int) -> dict:
     """wrk on /healthz while the master gets SIGHUP: zero failed requests, workers replaced."""
     proc = target.start("shutdown-sighup")
     try:
         if harness.wait_http_200(target.port, "/healthz", 60, proc) is None:
             raise RuntimeError(f"web did not start; see {proc.log}")
+        harness.wait_until(lambda: len(harness.children(proc.pid)) >= workers, timeout=30, interval=0.05)
         before = sorted(harness.children(proc.pid))
         load = wrk.start(target.url("/healthz"), seconds)
         time.sleep(seconds / 3)
         proc.send(signal.SIGHUP)
         hup_sent = time.monotonic()
         result, _ = wrk.finish(load, timeout=seconds + 60)
-        replaced = harness.wait_until(
-            lambda: len(harness.children(proc.pid)) == len(before) and not set(before) & set(harness.children(proc.pid)),
-            timeout=45, interval=0.1)
+        # Replaced: none of the old workers is left (max_requests may have recycled some already).
+        replaced = harness.wait_until(lambda: not set(before) & set(harness.children(proc.pid)),
+                                      timeout=45, interval=0.1)
         after = sorted(harness.children(proc.pid))
         return {
             "seconds": seconds, **result.as_dict(),
@@ -96,5 +97,5 @@ def run(slow_target: Target, plain_target: Target, wrk_seconds: float) -> dict:
     return {
         "gunicorn": {k: settings.get(k) for k in keys},
         "sigterm": sigterm_drill(slow_target, n),
-        "sighup": sighup_drill(plain_target, wrk_seconds),
+        "sighup": sighup_drill(plain_target, wrk_seconds, int(settings.get("workers", "1"))),
     }
