@@ -73,10 +73,20 @@ def api_view(*methods: str) -> Callable:
 # What a listed document shows; the stored file's key is not among them (its link is our download view).
 LISTED_FIELDS = ("id", "original_name", "status", "size", "sha256", "content_type", "error", "created_at",
                  "processed_at")
+# Stands in for a document id while a URL is reversed once per request (see links_to).
+_ANY_ID = 9_876_543_210
 
 
-def as_json(document: Document, request: HttpRequest, download_url: str | None = None) -> dict:
-    """The document as the API shows it; ``download_url`` defaults to a presigned link to the object."""
+def links_to(view_name: str, request: HttpRequest) -> Callable[[int], str]:
+    """document id -> absolute URL of ``view_name`` for it. reverse() and the host check behind
+    build_absolute_uri run once here, not once per listed document, where they cost more than the
+    rest of the row."""
+    template = request.build_absolute_uri(reverse(view_name, args=[_ANY_ID]))
+    before, after = template.rsplit(str(_ANY_ID), 1)  # the last one: the id is in the path, after the host
+    return lambda document_id: f"{before}{document_id}{after}"
+
+
+def as_json(document: Document, url: str, download_url: str) -> dict:
     return {
         "id": document.pk,
         "name": document.original_name,
@@ -87,15 +97,19 @@ def as_json(document: Document, request: HttpRequest, download_url: str | None =
         "error": document.error or None,
         "created_at": document.created_at.isoformat(),
         "processed_at": document.processed_at.isoformat() if document.processed_at else None,
-        "url": request.build_absolute_uri(reverse("documents:api-detail", args=[document.pk])),
-        # Presigned and short-lived on S3: the object itself stays private.
-        "download_url": download_url or presigned_url(document.file) or download_view_url(document.pk, request),
+        "url": url,
+        "download_url": download_url,
     }
 
 
-def download_view_url(document_id: int, request: HttpRequest) -> str:
-    """Our download view, which redirects to a fresh presigned URL (or streams a local file)."""
-    return request.build_absolute_uri(reverse("documents:download", args=[document_id]))
+def one_as_json(document: Document, request: HttpRequest) -> dict:
+    """One document, with a presigned, short-lived link straight to its private object on S3
+    (locally: our download view)."""
+    return as_json(
+        document,
+        links_to("documents:api-detail", request)(document.pk),
+        presigned_url(document.file) or links_to("documents:download", request)(document.pk),
+    )
 
 
 @api_view("GET", "POST")
@@ -113,7 +127,7 @@ def create(request: HttpRequest) -> HttpResponse:
         return json_error(exc.status, exc.message)
     except DocumentNotStored as exc:
         return json_error(503, str(exc), Retry_After="5")
-    response = JsonResponse(as_json(document, request), status=201)
+    response = JsonResponse(one_as_json(document, request), status=201)
     response["Location"] = reverse("documents:api-detail", args=[document.pk])
     return response
 
@@ -125,13 +139,15 @@ def listing(request: HttpRequest) -> HttpResponse:
     except (PageNotAnInteger, EmptyPage):
         return json_error(404, f"no page {request.GET.get('page')!r}: pages run from 1 to {paginator.num_pages}")
     base = request.build_absolute_uri(reverse("documents:api-list"))
+    detail_url, download_url = links_to("documents:api-detail", request), links_to("documents:download", request)
     return JsonResponse({
         "count": paginator.count,
         "next": f"{base}?page={page.next_page_number()}" if page.has_next() else None,
         "previous": f"{base}?page={page.previous_page_number()}" if page.has_previous() else None,
-        # Links to our download view, not presigned ones: signing a URL per row would cost the list
-        # a boto3 signature per document, for links most callers never follow (the detail presigns).
-        "results": [as_json(document, request, download_view_url(document.pk, request)) for document in page],
+        # Links to our download view (it redirects to a fresh presigned URL), not presigned ones:
+        # signing per row would cost the list a boto3 signature per document, for links most callers
+        # never follow.
+        "results": [as_json(document, detail_url(document.pk), download_url(document.pk)) for document in page],
     })
 
 
@@ -149,4 +165,4 @@ def document(request: HttpRequest, pk: int) -> HttpResponse:
             return json_error(503, "storage or database unavailable: the document was kept whole, try again",
                               Retry_After="5")
         return HttpResponse(status=204)
-    return JsonResponse(as_json(found, request))
+    return JsonResponse(one_as_json(found, request))
