@@ -22,6 +22,7 @@ description one line, shown in errors, ``.env.example`` and the README.
 example     a valid value, shown in error messages and ``.env.example``.
 schemes     for ``url``: the accepted URL schemes.
 minimum     for ``int``: the smallest accepted value.
+maximum     for ``int``: the largest accepted value.
 choices     for ``choice``: the accepted values.
 source      who provides the value on AWS: ``stack`` (the Pulumi program always
             sets it), ``default`` (the app's default is right on AWS), or ``user``
@@ -47,6 +48,7 @@ class Var:
     secret: bool = False
     schemes: tuple[str, ...] = ()
     minimum: int | None = None
+    maximum: int | None = None
     choices: tuple[str, ...] = ()
     source: str = "default"
     group: str = field(default="general")
@@ -90,7 +92,7 @@ CONTRACT: tuple[Var, ...] = (
     # --- Backing services (factor IV) --------------------------------------------
     Var(
         "DATABASE_URL", "url", "PostgreSQL connection URL; add ?sslmode=require (or verify-full) for TLS.",
-        example="postgres://keel:password@127.0.0.1:5432/keel",
+        example="postgres://postgres@127.0.0.1:5432/keel",
         production=True, secret=True, schemes=("postgres", "postgresql", "pgsql"), source="stack", group="services",
     ),
     Var(
@@ -129,7 +131,7 @@ CONTRACT: tuple[Var, ...] = (
     # --- Processes ----------------------------------------------------------------
     Var(
         "PORT", "int", "Port the web process binds on 0.0.0.0 (factor VII).",
-        example="8000", default="8000", minimum=1, source="stack", group="processes",
+        example="8000", default="8000", minimum=1, maximum=65535, source="stack", group="processes",
     ),
     Var(
         "WEB_CONCURRENCY", "int", "Number of gunicorn worker processes.",

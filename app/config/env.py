@@ -68,6 +68,8 @@ def _parse_int(var: Var, raw: str) -> int:
         raise _Invalid(f"{_shown(var, raw)} is not a whole number") from None
     if var.minimum is not None and value < var.minimum:
         raise _Invalid(f"{value} is below the minimum {var.minimum}")
+    if var.maximum is not None and value > var.maximum:
+        raise _Invalid(f"{value} is above the maximum {var.maximum}")
     return value
 
 

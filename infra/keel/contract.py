@@ -53,6 +53,8 @@ def check_value(var, raw: str) -> str | None:
             return f"allowed a whole number (e.g. {var.example})"
         if var.minimum is not None and number < var.minimum:
             return f"allowed {var.minimum} or more"
+        if var.maximum is not None and number > var.maximum:
+            return f"allowed {var.maximum} or less"
     if var.kind == "choice" and raw not in var.choices:
         return "allowed one of " + ", ".join(var.choices)
     if var.kind == "url" and raw:

@@ -31,6 +31,7 @@ CASES = [
     ("broker-scheme", {"CELERY_BROKER_URL": "amqp://guest@rabbit//"}, "CELERY_BROKER_URL", "scheme 'amqp'"),
     ("port-not-int", {"PORT": "eighty"}, "PORT", "is not a whole number"),
     ("port-zero", {"PORT": "0"}, "PORT", "below the minimum 1"),
+    ("port-too-big", {"PORT": "70000"}, "PORT", "above the maximum 65535"),
     ("port-empty", {"PORT": ""}, "PORT", "is set but empty"),
     ("web-concurrency", {"WEB_CONCURRENCY": "two"}, "WEB_CONCURRENCY", "is not a whole number"),
     ("visibility-timeout", {"CELERY_VISIBILITY_TIMEOUT": "5"}, "CELERY_VISIBILITY_TIMEOUT", "below the minimum 10"),
