@@ -32,7 +32,6 @@ SECURE_PLACEHOLDERS = {
     "keel:databaseUrl": "postgres://app:secure-placeholder@db.example.internal:5432/app?sslmode=require",
     "keel:redisUrl": "rediss://:secure-placeholder@cache.example.internal:6379/0?ssl_cert_reqs=required",
 }
-MOCK_DB_PASSWORD = "rds-managed-password-from-secrets-manager"
 
 
 def repo_root() -> Path:
@@ -181,7 +180,7 @@ class KeelMocks:
         return resource_id, state
 
     def call(self, args) -> dict:
-        token, inputs = args.token, dict(args.args)
+        token = args.token
         region = self.region
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             return {"names": [f"{region}{s}" for s in "abc"], "zoneIds": [f"euw1-az{i}" for i in (1, 2, 3)],
@@ -196,10 +195,6 @@ class KeelMocks:
         if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             return {"userName": "AWS", "password": "mock-ecr-token", "authorizationToken": "QVdTOm1vY2s=",
                     "proxyEndpoint": f"https://{ACCOUNT}.dkr.ecr.{region}.amazonaws.com", "id": region}
-        if token == "aws:secretsmanager/getSecretVersion:getSecretVersion":
-            secret = {"username": "keel_admin", "password": MOCK_DB_PASSWORD}
-            return {"arn": inputs.get("secretId"), "secretId": inputs.get("secretId"),
-                    "secretString": json.dumps(secret), "versionId": "v1", "id": inputs.get("secretId")}
         if token == "aws:elb/getServiceAccount:getServiceAccount":
             return {"arn": "arn:aws:iam::156460612806:root", "id": "156460612806"}
         return {}

@@ -11,10 +11,7 @@ from keel.environment import ContractError, StackValues, container_environment, 
 from keel.evaluate import evaluate_stack
 from keel.outputs import PROCESSES
 
-# DATABASE_PASSWORD: superseded on AWS by DATABASE_SECRET_ARN (the app reads the rotated password
-# itself); the stack deliberately no longer injects it (see test_database_password_is_read_by_the_app...).
-NOT_INJECTED = {"DATABASE_PASSWORD"}
-STACK_SOURCED = [v.name for v in contract.CONTRACT if v.source == "stack" and v.name not in NOT_INJECTED]
+STACK_SOURCED = [v.name for v in contract.CONTRACT if v.source == "stack"]
 REQUIRED = list(contract.production_required())
 SECRET = set(contract.secret_names())
 
