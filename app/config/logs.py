@@ -43,11 +43,10 @@ def redact(text: str) -> str:
 
 
 def _current_task() -> tuple[str | None, str | None]:
-    try:
-        from celery import current_task
-    except ImportError:  # pragma: no cover - celery is an app dependency
-        return None, None
-    task = current_task._get_current_object() if current_task else None
+    # Read Celery's state only where Celery is loaded: importing it here would put Celery into
+    # every web process at its first log line, and no task can run where it is not loaded.
+    state = sys.modules.get("celery._state")
+    task = state.get_current_task() if state is not None else None
     if task is None or task.request is None or task.request.id is None:
         return None, None
     return task.request.id, task.name

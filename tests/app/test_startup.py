@@ -24,6 +24,8 @@ NOT_AT_START = ("boto3", "botocore", "s3transfer", "celery", "kombu", "billiard"
 LOAD_AND_PROBE = """
 import io, json, sys
 import config.wsgi  # django.setup(): settings, every app's ready(), admin autodiscovery, middleware
+import logging
+logging.getLogger("gunicorn.error").info("Booting worker")  # the first line gunicorn logs at start
 
 def probe(path):
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "SERVER_NAME": "10.0.1.23", "SERVER_PORT": "8000",
