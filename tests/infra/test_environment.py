@@ -142,9 +142,10 @@ def test_task_role_reads_exactly_the_managed_database_secret(stack):
     assert readable == {managed_secret_arn(stack)}
     keys = stack.by_type("aws:kms/key:Key")
     via = [s for s in decrypt if "Condition" in s]
-    if keys:  # the secret is encrypted with the stack's key: decrypt it only through Secrets Manager
-        assert [(s["Resource"], s["Condition"]) for s in via] == [
-            (keys[0].arn, {"StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}})]
+    if keys:  # the stack's key: decrypt only through Secrets Manager (the secret) and S3 (media objects)
+        assert len(via) == len(decrypt) == 2, "every use of the key names the service that makes it"
+        assert sorted((s["Resource"], s["Condition"]["StringEquals"]["kms:ViaService"]) for s in via) == [
+            (keys[0].arn, "s3.eu-west-1.amazonaws.com"), (keys[0].arn, "secretsmanager.eu-west-1.amazonaws.com")]
     else:  # the AWS-managed aws/secretsmanager key allows its own service: no key grant needed
         assert decrypt == []
 

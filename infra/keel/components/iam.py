@@ -48,6 +48,11 @@ def execution_policy(secret_arns: list[str], repository_arn: str, log_group_arns
     return policy_json(statements)
 
 
+def via_service(service: str, region: str) -> dict:
+    """A condition: the key is used only by ``service`` on the caller's behalf, in this region."""
+    return {"StringEquals": {"kms:ViaService": f"{service}.{region}.amazonaws.com"}}
+
+
 def runtime_secret_statements(secret_arns: list[str], kms_key_arn: str | None, region: str) -> list[dict]:
     """Read exactly these secrets at run time, and decrypt them only through Secrets Manager."""
     if not secret_arns:
@@ -57,7 +62,7 @@ def runtime_secret_statements(secret_arns: list[str], kms_key_arn: str | None, r
     if kms_key_arn:
         statements.append({"Sid": "RuntimeSecretsKms", "Effect": "Allow", "Action": "kms:Decrypt",
                            "Resource": kms_key_arn,
-                           "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}})
+                           "Condition": via_service("secretsmanager", region)})
     return statements
 
 
@@ -70,8 +75,9 @@ def task_policy(bucket_arn: str, kms_key_arn: str | None, exec_enabled: bool, ex
         {"Sid": "MediaObjects", "Effect": "Allow", "Action": MEDIA_OBJECT_ACTIONS, "Resource": f"{bucket_arn}/*"},
     ]
     if kms_key_arn:
+        # Only through S3: otherwise this grant would let the app decrypt anything under the stack's key.
         statements.append({"Sid": "MediaKms", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                           "Resource": kms_key_arn})
+                           "Resource": kms_key_arn, "Condition": via_service("s3", region)})
     statements += runtime_secret_statements(list(runtime_secret_arns), kms_key_arn, region)
     if exec_enabled:
         # Session Manager channels have no resource ARN to scope to (IAM-03 exception).
