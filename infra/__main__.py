@@ -112,7 +112,7 @@ media = Bucket("media", BucketArgs(
 secret_values = {
     "DATABASE_URL": connection_url(database) if cfg.creates_database else pulumi.Output.secret(cfg.database_url),
     "REDIS_URL": redis_url,
-    "CELERY_BROKER_URL": redis_url.apply(lambda url: urls.with_database(url, urls.BROKER_DB)),
+    "CELERY_BROKER_URL": redis_url.apply(urls.broker_url),
 }
 if cfg.django_secret_key:
     secret_values["DJANGO_SECRET_KEY"] = pulumi.Output.secret(cfg.django_secret_key)

@@ -176,6 +176,15 @@ HEALTH_PATH = "/healthz"  # liveness: answered before ALLOWED_HOSTS and the HTTP
 READY_PATH = "/readyz"  # readiness: database, cache and broker, each bounded to 2 s
 
 
+def broker_database(cache_database: int) -> int:
+    """The Redis database of CELERY_BROKER_URL's default: 1, or 2 when REDIS_URL uses 1.
+
+    The broker must never share a database with the cache; the app derives its default broker
+    URL from REDIS_URL with this rule, and the stack writes the broker secret with it.
+    """
+    return 2 if cache_database == 1 else 1
+
+
 def secret_names() -> tuple[str, ...]:
     """Names of the variables that carry credentials."""
     return tuple(var.name for var in CONTRACT if var.secret)

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from config.contract import BY_NAME, CONTRACT, Var
+from config.contract import BY_NAME, CONTRACT, Var, broker_database
 
 EX_CONFIG = 78  # sysexits.h: configuration error
 TRUE_WORDS = ("true", "1", "yes", "on")
@@ -171,7 +171,7 @@ def _with_redis_db(url: str, db: int) -> str:
 
 def default_broker_url(redis_url: str) -> str:
     """REDIS_URL with database 1; database 2 when REDIS_URL itself uses 1, so the two never share keys."""
-    return _with_redis_db(redis_url, 2 if _redis_db(redis_url) == 1 else 1)
+    return _with_redis_db(redis_url, broker_database(_redis_db(redis_url)))
 
 
 def _same_redis_database(a: str, b: str) -> bool:

@@ -38,6 +38,7 @@ HEALTH_PATH: str = _contract.HEALTH_PATH
 READY_PATH: str = _contract.READY_PATH
 production_required = _contract.production_required
 secret_names = _contract.secret_names
+broker_database = _contract.broker_database
 PORT = int(BY_NAME["PORT"].default)
 BOOL_WORDS = ("true", "false", "1", "0", "yes", "no", "on", "off")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlsplit, urlunsplit
 
-BROKER_DB = 1  # Celery's broker keys live apart from the cache (database 0)
+from keel import contract
 
 
 def postgres_url(username: str, password: str | None, host: str, port: int, database: str) -> str:
@@ -19,6 +19,11 @@ def postgres_url(username: str, password: str | None, host: str, port: int, data
 def redis_url(token: str, host: str, port: int, db: int = 0) -> str:
     """rediss://:token@host:port/db?ssl_cert_reqs=required: TLS with certificate checks."""
     return f"rediss://:{quote(token, safe='')}@{host}:{port}/{db}?ssl_cert_reqs=required"
+
+
+def broker_url(cache_url: str) -> str:
+    """CELERY_BROKER_URL for a REDIS_URL: the same server, the database the app's own default uses."""
+    return with_database(cache_url, contract.broker_database(int(urlsplit(cache_url).path.strip("/") or 0)))
 
 
 def with_database(url: str, db: int) -> str:

@@ -73,3 +73,11 @@ def test_attached_services_without_tls_are_warned_about(attached):
     assert any("keel:databaseUrl has no sslmode" in w for w in plain.warnings)
     assert any("keel:redisUrl uses redis://" in w for w in plain.warnings)
     assert not any(":b@" in w for w in plain.warnings)
+
+
+def test_an_attached_redis_on_database_1_gets_its_broker_on_database_2():
+    # The app refuses a broker that shares the cache's database, so the stack must not write one.
+    on_1 = REDIS_URL.replace("/0?", "/1?")
+    ev = evaluate_stack("staging", overrides={"keel:redisUrl": on_1})
+    broker = ev.secret_values()[refs(ev)["CELERY_BROKER_URL"]]
+    assert broker == "rediss://:t0ken@cache.example.net:6380/2?ssl_cert_reqs=required"
