@@ -87,7 +87,7 @@ if cfg.creates_database:
         instance_class=cfg.db_instance_class, engine_version=cfg.db_engine_version,
         allocated_storage=cfg.db_allocated_storage, max_allocated_storage=cfg.db_max_allocated_storage,
         backup_retention_days=cfg.db_backup_retention_days, multi_az=cfg.db_multi_az,
-        deletion_protection=cfg.db_deletion_protection, final_snapshot=cfg.protect_data,
+        deletion_protection=cfg.db_deletion_protection, final_snapshot=cfg.db_final_snapshot,
         performance_insights=cfg.db_performance_insights, monitoring_interval=cfg.db_monitoring_interval,
         monitoring_role_arn=monitoring_role.arn if monitoring_role else None, kms_key_arn=kms_arn,
         apply_immediately=not cfg.protect_data, protect=cfg.protect_data, tags=tags),

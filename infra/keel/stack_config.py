@@ -116,6 +116,7 @@ class StackConfig:
     db_backup_retention_days: int
     db_multi_az: bool
     db_deletion_protection: bool
+    db_final_snapshot: bool  # a final snapshot when the instance is deleted, independent of protectData
     db_performance_insights: bool
     db_monitoring_interval: int
     # Cache and broker
@@ -191,7 +192,7 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
         logRetentionDays=14, logBucketExpirationDays=30, execEnabled=True, releaseTimeoutMinutes=30, deployTimeoutMinutes=20,
         albDeletionProtection=False, albAccessLogs=False, waf=False,
         dbInstanceClass="db.t4g.micro", dbEngineVersion="16", dbAllocatedStorage=20, dbMaxAllocatedStorage=50,
-        dbBackupRetentionDays=1, dbMultiAz=False, dbDeletionProtection=False, dbPerformanceInsights=False,
+        dbBackupRetentionDays=1, dbMultiAz=False, dbDeletionProtection=False, dbFinalSnapshot=False, dbPerformanceInsights=False,
         dbMonitoringInterval=0,
         cacheEngine="valkey", cacheEngineVersion="8.0", cacheNodeType="cache.t4g.micro", cacheReplicas=0,
         cacheSnapshotRetentionDays=0,
@@ -202,7 +203,7 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
         logRetentionDays=30, logBucketExpirationDays=90, execEnabled=True, releaseTimeoutMinutes=60, deployTimeoutMinutes=30,
         albDeletionProtection=False, albAccessLogs=False, waf=False,
         dbInstanceClass="db.t4g.small", dbEngineVersion="16", dbAllocatedStorage=20, dbMaxAllocatedStorage=100,
-        dbBackupRetentionDays=3, dbMultiAz=False, dbDeletionProtection=False, dbPerformanceInsights=False,
+        dbBackupRetentionDays=3, dbMultiAz=False, dbDeletionProtection=False, dbFinalSnapshot=True, dbPerformanceInsights=False,
         dbMonitoringInterval=0,
         cacheEngine="valkey", cacheEngineVersion="8.0", cacheNodeType="cache.t4g.small", cacheReplicas=0,
         cacheSnapshotRetentionDays=1,
@@ -213,7 +214,7 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
         logRetentionDays=365, logBucketExpirationDays=365, execEnabled=False, releaseTimeoutMinutes=60, deployTimeoutMinutes=30,
         albDeletionProtection=True, albAccessLogs=True, waf=True,
         dbInstanceClass="db.m7g.large", dbEngineVersion="16", dbAllocatedStorage=50, dbMaxAllocatedStorage=200,
-        dbBackupRetentionDays=14, dbMultiAz=True, dbDeletionProtection=True, dbPerformanceInsights=True,
+        dbBackupRetentionDays=14, dbMultiAz=True, dbDeletionProtection=True, dbFinalSnapshot=True, dbPerformanceInsights=True,
         dbMonitoringInterval=60,
         cacheEngine="valkey", cacheEngineVersion="8.0", cacheNodeType="cache.m7g.large", cacheReplicas=1,
         cacheSnapshotRetentionDays=7,
@@ -309,6 +310,7 @@ SCALAR_RULES: dict[str, tuple] = {
     "dbBackupRetentionDays": ("int", 1, 35),
     "dbMultiAz": ("bool",),
     "dbDeletionProtection": ("bool",),
+    "dbFinalSnapshot": ("bool",),
     "dbPerformanceInsights": ("bool",),
     "dbMonitoringInterval": ("choice_int", (0, 1, 5, 10, 15, 30, 60)),
     "cacheEngine": ("choice", CACHE_ENGINES),

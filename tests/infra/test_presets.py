@@ -137,3 +137,12 @@ def test_prod_reaches_aws_apis_through_vpc_endpoints(dev, prod):
     tasks = next(g.id for g in prod.by_type("aws:ec2/securityGroup:SecurityGroup") if g.inputs["tags"]["Name"].endswith("-tasks"))
     assert [(r["fromPort"], r["referencedSecurityGroupId"]) for r in ingress] == [(443, tasks)]
     assert dev.by_type("aws:ec2/vpcEndpoint:VpcEndpoint") == []
+
+
+def test_tearing_down_prod_as_the_readme_says_still_keeps_a_final_snapshot():
+    # README "Tearing down": protectData and deletion protection off, then destroy.
+    ev = evaluate_stack("prod", overrides={"keel:protectData": "false", "keel:dbDeletionProtection": "false",
+                                           "keel:albDeletionProtection": "false"})
+    (db,) = ev.by_type("aws:rds/instance:Instance")
+    assert db.inputs.get("skipFinalSnapshot") is False
+    assert db.inputs["finalSnapshotIdentifier"]
