@@ -591,9 +591,36 @@ def stack_config_from_pulumi() -> StackConfig:
     raw.update(runtime_config.CONFIG.get())
     project, stack = pulumi.get_project(), pulumi.get_stack()
     try:
-        return load({k: v for k, v in raw.items() if isinstance(v, str)}, stack, project)
+        cfg = load({k: v for k, v in raw.items() if isinstance(v, str)}, stack, project)
     except StackConfigError as error:
         raise _run_error_class()(error.messages) from None
+    problems = [] if _under_mocks() else placeholder_problems(cfg)
+    if problems:
+        raise _run_error_class()(problems)
+    return cfg
+
+
+# The committed stack files carry example names (a template cannot know yours). They evaluate
+# offline (tests, keel check), but a real preview or up would fail late, at certificate
+# validation, after creating the network and the database: so it stops first.
+EXAMPLE_VALUE = re.compile(r"(^|\.)example\.(com|net|org)$|EXAMPLE")
+
+
+def placeholder_problems(cfg: StackConfig) -> list[str]:
+    """One line per entry-point value that is still one of the committed examples."""
+    ns = f"{cfg.project}:"
+    values = (("domain", cfg.domain), ("hostedZoneId", cfg.hosted_zone_id), ("certificateArn", cfg.certificate_arn))
+    return [f"{ns}{key} = {value!r} is the committed example: set your own with "
+            f"`pulumi config set {ns}{key} ...` (or `pulumi config rm {ns}{key}`), see the README's AWS walk-through"
+            for key, value in values if value and EXAMPLE_VALUE.search(value)]
+
+
+def _under_mocks() -> bool:
+    """Whether the program runs under Pulumi's unit-test mocks rather than a real engine."""
+    from pulumi.runtime import settings
+    from pulumi.runtime.mocks import MockMonitor
+
+    return isinstance(settings.get_monitor(), MockMonitor)
 
 
 @functools.cache

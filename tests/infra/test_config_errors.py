@@ -242,3 +242,27 @@ def test_weak_fallback_key_is_named_by_position_without_echoing_it():
 def test_stack_names_must_make_valid_aws_names(stack):
     message = " ".join(problems(stack, preset="dev"))
     assert_names(message, f"stack name {stack!r}", "lower-case letters, digits and single hyphens", "28 characters")
+
+
+def committed_config(stack: str) -> dict[str, str]:
+    import yaml
+    from keel.evaluate import repo_root
+
+    config = yaml.safe_load((repo_root() / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_the_committed_example_domain_and_zone_stop_a_real_up(stack):
+    from keel.stack_config import placeholder_problems
+
+    found = placeholder_problems(load(committed_config(stack), stack))
+    assert [line.split(" = ")[0] for line in found] == ["keel:domain", "keel:hostedZoneId"]
+    assert all("is the committed example" in line and "pulumi config set" in line for line in found)
+
+
+def test_your_own_domain_and_zone_pass():
+    from keel.stack_config import placeholder_problems
+
+    raw = {**committed_config("staging"), "keel:domain": "staging.acme.io", "keel:hostedZoneId": "Z04412345ABCDEFGHIJK"}
+    assert placeholder_problems(load(raw, "staging")) == []
