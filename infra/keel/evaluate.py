@@ -452,8 +452,15 @@ def evaluate_stack(stack: str, overrides: dict[str, Any] | None = None,
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m keel.evaluate STACK`: print the inventory and outputs (a quick look, no AWS)."""
-    args = argv if argv is not None else sys.argv[1:]
-    stack = args[0] if args else "dev"
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m keel.evaluate",
+                                     description="Run the Pulumi program for a stack under mocks and print "
+                                                 "its resources and outputs (no AWS, no Pulumi CLI).")
+    parser.add_argument("stack", nargs="?", default="dev", help="a committed stack: Pulumi.<stack>.yaml (default dev)")
+    stack = parser.parse_args(argv).stack
+    if not (repo_root() / f"Pulumi.{stack}.yaml").is_file():
+        parser.error(f"no Pulumi.{stack}.yaml at the repository root")
     evaluation = evaluate_stack(stack)
     for record in evaluation.resources:
         print(f"{record.type}  {record.name}")
