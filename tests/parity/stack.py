@@ -15,6 +15,8 @@ from config import contract
 PROCESSES = ("release", "web", "worker", "beat")
 ECS_DEFAULT_STOP_TIMEOUT = 30  # seconds, when a container definition sets none (Fargate's default)
 # One line per problem from config.env.format_problems: "  NAME: what is wrong. ..."
+# ECS Exec's SSM agent keeps its state and logs here; on a read-only root the stack mounts them writable.
+SSM_AGENT_PATHS = ("/var/lib/amazon/ssm/", "/var/log/amazon/ssm/")
 CONFIG_PROBLEM = re.compile(r"^\s+([A-Z][A-Z0-9_]*): ", re.MULTILINE)
 
 
@@ -40,13 +42,21 @@ class ProcessDefinition:
     def injected(self) -> set[str]:
         return set(self.environment) | set(self.secrets)
 
-    def writable_paths(self) -> tuple[str, ...]:
-        """Folders the container may write to: its writable mount points when the root filesystem
-        is read-only, else everything."""
-        if not self.extra.get("readonlyRootFilesystem"):
-            return ("/",)
+    def _writable_mounts(self) -> tuple[str, ...]:
         return tuple(mount["containerPath"].rstrip("/") + "/" for mount in self.extra.get("mountPoints") or []
                      if not mount.get("readOnly"))
+
+    def writable_paths(self) -> tuple[str, ...]:
+        """Folders the app may write to: its writable mount points when the root filesystem is
+        read-only (else everything), less the ECS Exec agent's own folders (see ``agent_paths``)."""
+        if not self.extra.get("readonlyRootFilesystem"):
+            return ("/",)
+        return tuple(path for path in self._writable_mounts() if path not in SSM_AGENT_PATHS)
+
+    def agent_paths(self) -> tuple[str, ...]:
+        """Writable mounts that belong to the SSM agent ECS Exec injects, not to the app: the app
+        never writes there (the parity run checks it), so they are not in ``writable_paths``."""
+        return tuple(path for path in self._writable_mounts() if path in SSM_AGENT_PATHS)
 
 
 def process_definitions(container_definitions: Mapping[str, dict]) -> dict[str, ProcessDefinition]:

@@ -10,7 +10,7 @@ from config import contract
 from keel import procfile
 
 from tests.parity import oci
-from tests.parity.stack import check_injected, process_definitions
+from tests.parity.stack import SSM_AGENT_PATHS, check_injected, process_definitions
 
 APP_USER = "10001:10001"
 
@@ -42,9 +42,22 @@ def test_sigkill_never_comes_before_the_apps_drain_ends(definitions):
     assert definitions["worker"].stop_timeout > contract.WORKER_SOFT_SHUTDOWN_TIMEOUT
 
 
-def test_only_tmp_is_writable_on_a_read_only_root(definitions):
+def exec_enabled(staging) -> bool:
+    """ECS Exec is on for the stack's services (staging: on), as the ECS service resources say."""
+    services = staging.by_type("aws:ecs/service:Service")
+    assert services, "the stack defines no ECS service"
+    flags = {bool(service.plain_inputs.get("enableExecuteCommand")) for service in services}
+    assert len(flags) == 1, "ECS Exec is on for some services and off for others"
+    return flags.pop()
+
+
+def test_only_tmp_is_writable_on_a_read_only_root(definitions, staging):
+    # With ECS Exec the SSM agent gets its two folders; the app still gets only /tmp.
+    agent = SSM_AGENT_PATHS if exec_enabled(staging) else ()
     for name, definition in definitions.items():
+        assert definition.extra.get("readonlyRootFilesystem") is True, f"{name}: root filesystem is writable"
         assert definition.writable_paths() == ("/tmp/",), f"{name}: writable {definition.writable_paths()}"
+        assert definition.agent_paths() == agent, f"{name}: agent folders {definition.agent_paths()}"
 
 
 @pytest.mark.timeout(900)  # may be the test that builds the image (cold: minutes)

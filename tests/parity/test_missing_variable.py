@@ -18,7 +18,7 @@ def definitions(staging):
     ("worker", "CELERY_BROKER_URL"),  # has a default, so only the comparison with web catches it
     ("web", "DJANGO_ALLOWED_HOSTS"),  # required in production
     ("release", "DATABASE_URL"),
-    ("beat", "DATABASE_PASSWORD"),  # the RDS-managed password: the app would try the URL's stale one
+    ("beat", "DATABASE_SECRET_ARN"),  # where the RDS-managed password is: without it, no password at all
 ])
 def test_removing_one_variable_from_one_process_fails_naming_both(definitions, process, variable):
     broken = {**definitions, process: definitions[process].without(variable)}
