@@ -3,10 +3,12 @@ database, Redis indexes and S3 bucket on loopback."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -74,12 +76,52 @@ def parity_redis() -> tuple[int, int]:
     return CACHE_DB, BROKER_DB
 
 
+@dataclass
+class DatabaseSecret:
+    arn: str
+    reads: list[str]  # the SecretId of every GetSecretValue the moto server answered
+
+
+def stack_database_secret_region(staging) -> str:
+    """The region of the secret ARN the stack gives web in DATABASE_SECRET_ARN (the app's client uses it)."""
+    environment = {item["name"]: item["value"] for item in staging.container_definitions()["web"]["environment"]}
+    return environment["DATABASE_SECRET_ARN"].split(":")[3]
+
+
 @pytest.fixture
-def local_services(parity_database, parity_redis, s3_server) -> LocalServices:
+def database_secret(s3_server, staging, monkeypatch) -> Iterator[DatabaseSecret]:
+    """RDS's master secret, locally: a secret on the moto server holding the local Postgres login.
+    Every GetSecretValue the server answers is recorded (the server runs in this process), so the
+    test can show the containers really read it: the local Postgres trusts loopback and would
+    accept any password."""
+    import boto3
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    from tests.parity.processes import LOCAL_DB_PASSWORD
+
+    reads: list[str] = []
+    answer = SecretsManagerBackend.get_secret_value
+
+    def recorded(backend, secret_id, *args, **kwargs):
+        reads.append(secret_id)
+        return answer(backend, secret_id, *args, **kwargs)
+
+    monkeypatch.setattr(SecretsManagerBackend, "get_secret_value", recorded)
+    client = boto3.client("secretsmanager", endpoint_url=s3_server, region_name=stack_database_secret_region(staging),
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    created = client.create_secret(Name=f"{DATABASE}-master",
+                                   SecretString=json.dumps({"username": "postgres", "password": LOCAL_DB_PASSWORD}))
+    yield DatabaseSecret(arn=created["ARN"], reads=reads)
+    client.delete_secret(SecretId=created["ARN"], ForceDeleteWithoutRecovery=True)
+
+
+@pytest.fixture
+def local_services(parity_database, parity_redis, s3_server, database_secret) -> LocalServices:
     return LocalServices(
         postgres_host="127.0.0.1", postgres_port=5432, postgres_user="postgres", database=parity_database,
         redis_host="127.0.0.1", redis_port=6379, cache_db=parity_redis[0], broker_db=parity_redis[1],
-        s3_endpoint=s3_server, web_port=free_port(), purge_interval=PURGE_INTERVAL,
+        s3_endpoint=s3_server, secrets_endpoint=s3_server, database_secret_arn=database_secret.arn,
+        web_port=free_port(), purge_interval=PURGE_INTERVAL,
     )
 
 

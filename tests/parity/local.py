@@ -2,7 +2,9 @@
 
 Only hosts, ports and credentials change, plus TLS parameters where the local server has no TLS
 (``rediss://`` -> ``redis://``, ``sslmode`` -> ``disable``). Every variable name, URL form, path
-parameter and plain value stays as the stack wrote it; anything added is listed in ``ADDED``.
+parameter and plain value stays as the stack wrote it, except where a credential is kept
+(``CREDENTIAL_LOCATIONS``: the database secret's ARN points at a moto secret); anything added is
+listed in ``ADDED``, ``AWS_ENDPOINTS`` and ``TASK_ROLE_STANDIN``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ TASK_ROLE_STANDIN = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
 }
+# Where boto3 finds Secrets Manager: the moto server instead of AWS's endpoint (a standard
+# botocore variable, not a contract one: the app never reads it, boto3 does).
+AWS_ENDPOINTS = ("AWS_ENDPOINT_URL_SECRETS_MANAGER",)
+# Values that say where a credential is kept: like a host, each is replaced by its local stand-in.
+CREDENTIAL_LOCATIONS = ("DATABASE_SECRET_ARN",)
 REDIS_TLS_PARAMETERS = ("ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname")
 
 
@@ -41,6 +48,8 @@ class LocalServices:
     cache_db: int  # REDIS_URL's database index
     broker_db: int  # CELERY_BROKER_URL's database index
     s3_endpoint: str
+    secrets_endpoint: str  # Secrets Manager (the same moto server: it serves every service)
+    database_secret_arn: str  # a moto secret holding the local Postgres login, as RDS's master secret does
     web_port: int
     purge_interval: int
 
@@ -85,6 +94,10 @@ def local_environment(environment: Mapping[str, str], local: LocalServices) -> d
             rewritten[name] = local_redis_url(value, local, db)
         else:
             raise AssertionError(f"{name}: no local stand-in for a {scheme}:// URL; teach tests/parity/local.py")
+    if rewritten.get("DATABASE_SECRET_ARN"):
+        # A credential location, like a host: RDS's master secret on AWS -> the moto secret holding
+        # the local login. The name stays, and the app reads the password from it the same way.
+        rewritten["DATABASE_SECRET_ARN"] = local.database_secret_arn
     if "PORT" in rewritten:
         rewritten["PORT"] = str(local.web_port)  # a free port: the host network is shared
     for name in ADDED:
@@ -92,5 +105,8 @@ def local_environment(environment: Mapping[str, str], local: LocalServices) -> d
         assert name not in environment, f"the stack now sets {name}; use its value"
     rewritten["AWS_S3_ENDPOINT_URL"] = local.s3_endpoint
     rewritten["DOCUMENT_PURGE_INTERVAL"] = str(local.purge_interval)
+    for name in AWS_ENDPOINTS:
+        assert name not in environment, f"the stack now sets {name}; the test must not override it"
+    rewritten["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = local.secrets_endpoint
     rewritten.update(TASK_ROLE_STANDIN)
     return rewritten

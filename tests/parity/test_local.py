@@ -8,12 +8,21 @@ import pytest
 from config import contract
 
 from tests.parity import processes
-from tests.parity.local import ADDED, REDIS_TLS_PARAMETERS, TASK_ROLE_STANDIN, LocalServices
+from tests.parity.local import (
+    ADDED,
+    AWS_ENDPOINTS,
+    CREDENTIAL_LOCATIONS,
+    REDIS_TLS_PARAMETERS,
+    TASK_ROLE_STANDIN,
+    LocalServices,
+)
 from tests.parity.stack import process_definitions, resolved_environment
 
 LOCAL = LocalServices(
     postgres_host="127.0.0.1", postgres_port=5433, postgres_user="postgres", database="keel_f_unit",
     redis_host="127.0.0.1", redis_port=6380, cache_db=6, broker_db=7, s3_endpoint="http://127.0.0.1:5999",
+    secrets_endpoint="http://127.0.0.1:5999",
+    database_secret_arn="arn:aws:secretsmanager:eu-west-1:123456789012:secret:keel_f_unit-master-AbCdEf",
     web_port=18000, purge_interval=3,
 )
 
@@ -29,7 +38,8 @@ def stack_and_local(staging):
 def test_same_names_plus_only_the_documented_additions(stack_and_local):
     as_stack, local = stack_and_local
     for process, environment in as_stack.items():
-        assert set(local[process]) == set(environment) | ADDED | set(TASK_ROLE_STANDIN), process
+        assert set(local[process]) == set(environment) | ADDED | set(AWS_ENDPOINTS) | set(TASK_ROLE_STANDIN), process
+        assert local[process]["AWS_ENDPOINT_URL_SECRETS_MANAGER"] == LOCAL.secrets_endpoint
 
 
 def test_plain_values_stay_as_the_stack_wrote_them(stack_and_local):
@@ -37,9 +47,17 @@ def test_plain_values_stay_as_the_stack_wrote_them(stack_and_local):
     for process, environment in as_stack.items():
         for name, value in environment.items():
             var = contract.BY_NAME.get(name)
-            if name != "PORT" and not (var and var.kind == "url"):
+            if name not in ("PORT", *CREDENTIAL_LOCATIONS) and not (var and var.kind == "url"):
                 assert local[process][name] == value, f"{process}: {name} changed"
         assert local[process]["PORT"] == str(LOCAL.web_port)
+
+
+def test_the_database_secret_arn_points_at_the_local_secret(stack_and_local):
+    # Staging reads the RDS-managed password from Secrets Manager; locally the moto secret holds it.
+    as_stack, local = stack_and_local
+    for process, environment in as_stack.items():
+        assert environment["DATABASE_SECRET_ARN"].startswith("arn:aws:secretsmanager:"), process
+        assert local[process]["DATABASE_SECRET_ARN"] == LOCAL.database_secret_arn, process
 
 
 def test_urls_keep_their_form_with_local_host_port_and_credentials(stack_and_local):

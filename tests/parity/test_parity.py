@@ -73,7 +73,7 @@ def processed(browser: Browser, document_id: int):
 @pytest.mark.timeout(900)
 @pytest.mark.image
 def test_image_serves_processes_and_stops_with_the_environment_the_stack_injects(
-        image, staging, local_services, containers, s3, tmp_path):
+        image, staging, local_services, database_secret, containers, s3, tmp_path):
     local = local_services
     definitions = process_definitions(staging.container_definitions())
     check_injected(definitions)  # fails naming process and variable before anything runs
@@ -86,6 +86,10 @@ def test_image_serves_processes_and_stops_with_the_environment_the_stack_injects
     release = processes.start(image["tag"], definitions["release"], environments["release"], tmp_path)
     containers.append(release)
     processes.run_to_completion(release, timeout=240)
+    # Its migrations connected with the password from the secret DATABASE_SECRET_ARN names (RDS's
+    # master secret on AWS): the local Postgres trusts loopback, so the moto server is the witness.
+    assert local.database_secret_arn in database_secret.reads, \
+        f"release never read {local.database_secret_arn} (GetSecretValue calls: {database_secret.reads})"
     assert release.written_paths(definitions["release"].writable_paths()) == [], \
         "release wrote outside its writable mounts (the root filesystem is read-only on ECS)"
 
