@@ -12,9 +12,20 @@ def _header(resp, name: str) -> str | None:
     return None
 
 
+def _access_log_enabled(logger: Logger) -> bool:
+    # gunicorn 24+ exposes access_log_enabled; 23.x (still allowed by pyproject) has only the
+    # condition it is computed from, so fall back to that instead of failing every request.
+    enabled = getattr(logger, "access_log_enabled", None)
+    if enabled is not None:
+        return enabled
+    cfg = logger.cfg
+    return bool(cfg.accesslog or cfg.logconfig or cfg.logconfig_dict or getattr(cfg, "logconfig_json", None)
+                or (cfg.syslog and not cfg.disable_redirect_access_to_syslog))
+
+
 class JsonAccessLogger(Logger):
     def access(self, resp, req, environ, request_time) -> None:
-        if not self.access_log_enabled:
+        if not _access_log_enabled(self):
             return
         status = int(str(resp.status).split(None, 1)[0]) if resp.status else None
         path = environ.get("PATH_INFO", "")
