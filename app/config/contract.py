@@ -7,7 +7,7 @@ share it:
 * ``config.env`` parses and validates ``os.environ`` against it for the settings;
 * the Pulumi program (``infra/keel``) builds each container's ``environment`` and
   ``secrets`` from it, so the stack and the app cannot disagree;
-* tests check that ``.env.example`` and the README's config reference match it.
+* tests check that ``.env.example`` and docs/configuration.md match it.
 
 Fields of a ``Var``:
 
@@ -18,7 +18,7 @@ default     used when the variable is unset; ``None`` means no default.
 production  required when ``DJANGO_DEBUG`` is off (production mode).
 secret      carries a credential: the stack passes it through ECS ``secrets``
             (Secrets Manager), never ``environment``, and it is never logged.
-description one line, shown in errors, ``.env.example`` and the README.
+description one line, shown in errors, ``.env.example`` and docs/configuration.md.
 example     a valid value, shown in error messages and ``.env.example``.
 schemes     for ``url``: the accepted URL schemes.
 minimum     for ``int``: the smallest accepted value.

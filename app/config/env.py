@@ -265,7 +265,7 @@ def format_problems(problems: list[str]) -> str:
     noun = "problem" if len(problems) == 1 else "problems"
     lines = [f"keel: the environment is not a valid configuration ({len(problems)} {noun}):"]
     lines += [f"  {problem}" for problem in problems]
-    lines.append("keel: fix the variables above (see .env.example and the README's configuration reference).")
+    lines.append("keel: fix the variables above (see .env.example and docs/configuration.md).")
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""Documentation generated from the contract: ``.env.example`` and the README's config reference.
+"""Documentation generated from the contract: ``.env.example`` and docs/configuration.md's reference.
 
     python -m config.reference          # rewrite both from config/contract.py
     python -m config.reference --check  # exit 1 if either is out of date (the tests check too)
@@ -15,7 +15,7 @@ from config.postgres import password as secret_password
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
-README = REPO_ROOT / "README.md"
+REFERENCE_PAGE = REPO_ROOT / "docs" / "configuration.md"
 SECTION = "config-reference"
 SOURCE_WORDS = {"stack": "the stack", "default": "default", "user": "you (optional)"}
 
@@ -63,7 +63,7 @@ def _default_cell(var: Var) -> str:
 
 
 def markdown_section() -> str:
-    """The body of the README's config-reference section."""
+    """The body of the config-reference section of docs/configuration.md."""
     rows = [
         "Every variable the app reads, generated from `app/config/contract.py` (the one definition; "
         "`python -m config.reference` from `app/` regenerates this table and `.env.example`). "
@@ -104,8 +104,8 @@ def _markers() -> tuple[str, str]:
     return f"<!-- section:{SECTION} -->", f"<!-- /section:{SECTION} -->"
 
 
-def readme_section(text: str) -> str:
-    """The current body of the section in README text."""
+def page_section(text: str) -> str:
+    """The current body of the section in the page's text."""
     start, end = _markers()
     return text.split(start, 1)[1].split(end, 1)[0].strip("\n")
 
@@ -117,18 +117,18 @@ def with_section(text: str, body: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    readme = README.read_text()
+    page = REFERENCE_PAGE.read_text()
     stale = []
     if not ENV_EXAMPLE.exists() or ENV_EXAMPLE.read_text() != env_example():
         stale.append(ENV_EXAMPLE.name)
-    if readme_section(readme) != markdown_section():
-        stale.append(f"{README.name} section {SECTION}")
+    if page_section(page) != markdown_section():
+        stale.append(f"docs/{REFERENCE_PAGE.name} section {SECTION}")
     if "--check" in argv:
         for name in stale:
             print(f"reference: {name} does not match the contract; run python -m config.reference", file=sys.stderr)
         return 1 if stale else 0
     ENV_EXAMPLE.write_text(env_example())
-    README.write_text(with_section(readme, markdown_section()))
+    REFERENCE_PAGE.write_text(with_section(page, markdown_section()))
     return 0
 
 

@@ -17,8 +17,8 @@ def test_env_example_matches_the_contract():
     assert names == [var.name for var in contract.CONTRACT]
 
 
-def test_readme_config_reference_matches_the_contract():
-    section = reference.readme_section((REPO_ROOT / "README.md").read_text())
+def test_docs_config_reference_matches_the_contract():
+    section = reference.page_section((REPO_ROOT / "docs" / "configuration.md").read_text())
     assert section == reference.markdown_section(), "run `python -m config.reference` from app/"
     names = re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", section, flags=re.M)
     assert names == [var.name for var in contract.CONTRACT]

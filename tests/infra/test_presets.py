@@ -140,7 +140,7 @@ def test_prod_reaches_aws_apis_through_vpc_endpoints(dev, prod):
 
 
 def test_tearing_down_prod_as_the_readme_says_still_keeps_a_final_snapshot():
-    # README "Tearing down": protectData and deletion protection off, then destroy.
+    # docs/stack-config.md "Tearing down": protectData and deletion protection off, then destroy.
     ev = evaluate_stack("prod", overrides={"keel:protectData": "false", "keel:dbDeletionProtection": "false",
                                            "keel:albDeletionProtection": "false"})
     (db,) = ev.by_type("aws:rds/instance:Instance")

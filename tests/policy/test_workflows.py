@@ -1,5 +1,5 @@
 """The GitHub Actions workflows: they parse, have a valid structure, pin every action to a commit,
-reach AWS only through OIDC, and implement the delivery pipeline the README describes.
+reach AWS only through OIDC, and implement the delivery pipeline docs/security-and-delivery.md describes.
 
 actionlint is not installable here (no wheel on PyPI, not in Debian), so the structure GitHub
 checks is asserted directly, and every `run:` script goes through `bash -n`."""
@@ -162,9 +162,8 @@ def test_main_deploys_staging_and_prod_needs_a_manual_dispatch_with_approval():
     assert all(job["needs"] == "checks" for job in calls.values())
 
 
-def test_readme_documents_the_variables_the_workflows_read():
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("<!-- section:policy -->")[1].split("<!-- /section:policy -->")[0]
+def test_docs_document_the_variables_the_workflows_read():
+    section = (REPO / "docs" / "security-and-delivery.md").read_text()
     used = set()
     for path in FILES:
         used |= set(re.findall(r"vars\.([A-Z_]+)", path.read_text()))
