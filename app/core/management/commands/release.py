@@ -4,6 +4,9 @@
 releases started together (a retried deploy, two stacks sharing a database) never migrate
 concurrently: the second waits, logging that it does, then finds nothing left to apply.
 Any failure exits non-zero, which stops the deploy before new code serves traffic.
+
+Before it migrates, the release refuses migrations that would break the version still serving
+during the rolling deploy (``core.migration_safety``): one log line per problem, nothing applied.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from contextlib import contextmanager
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
+
+from core.management.commands.migration_safety import unsafe_pending
 
 logger = logging.getLogger("keel.release")
 
@@ -72,6 +77,25 @@ def release_lock():
             cursor.execute("SELECT pg_advisory_unlock(%s)", [RELEASE_LOCK_KEY])
 
 
+class UnsafeMigrations(Exception):
+    """Migrations that would break the serving version; the message lists their rules."""
+
+
+def refuse_unsafe_migrations() -> None:
+    """Log and raise if a pending migration would break the version still serving."""
+    found = unsafe_pending()
+    if found is None:
+        logger.info("release: first release on this database, every migration may run")
+        return
+    checked, problems = found
+    for problem in problems:
+        logger.error("release: unsafe migration: %s", problem.line())
+    if problems:
+        raise UnsafeMigrations(", ".join(f"{p.migration} {p.code}" for p in problems) +
+                               " would break the version still serving (see docs/migrations.md)")
+    logger.info("release: migrations are backwards compatible", extra={"checked": len(checked)})
+
+
 class Command(BaseCommand):
     help = "Release phase: run migrations under a Postgres advisory lock; non-zero exit on any error."
 
@@ -79,9 +103,12 @@ class Command(BaseCommand):
         started = time.monotonic()
         try:
             with release_lock():
+                refuse_unsafe_migrations()
                 output = LogLines(logger)
                 call_command("migrate", interactive=False, verbosity=options["verbosity"], stdout=output)
                 output.flush()
+        except UnsafeMigrations as exc:
+            raise CommandError(f"release refused: {exc}") from None
         except Exception as exc:
             logger.error("release: failed: %s: %s", type(exc).__name__, exc)
             raise CommandError(f"release failed: {type(exc).__name__}: {exc}") from exc

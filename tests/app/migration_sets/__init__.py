@@ -1,0 +1,1 @@
+"""Migration histories for the migration-safety tests (MIGRATION_MODULES targets)."""
