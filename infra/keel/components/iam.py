@@ -66,6 +66,18 @@ def runtime_secret_statements(secret_arns: list[str], kms_key_arn: str | None, r
     return statements
 
 
+def exec_channel_key_statement(kms_key_arn: str) -> dict:
+    """Decrypt the ECS Exec data channel the cluster encrypts with the stack's key.
+
+    The SSM agent in the task calls KMS itself with the task role (AWS, "Monitor Amazon ECS containers
+    with ECS Exec", docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-exec.html: with a
+    ``kmsKeyId`` in the cluster's executeCommandConfiguration, the task IAM role needs ``kms:Decrypt``
+    on that key). No service makes the call on its behalf, so a kms:ViaService condition would deny
+    every session: that key, that one action, no condition.
+    """
+    return {"Sid": "EcsExecChannelKms", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": kms_key_arn}
+
+
 def task_policy(bucket_arn: str, kms_key_arn: str | None, exec_enabled: bool, exec_log_group_arn: str | None,
                 runtime_secret_arns: list[str] = (), region: str = "") -> str:
     """What the app itself may do: read and write media objects, read the secrets it re-reads at run
@@ -82,6 +94,8 @@ def task_policy(bucket_arn: str, kms_key_arn: str | None, exec_enabled: bool, ex
     if exec_enabled:
         # Session Manager channels have no resource ARN to scope to (IAM-03 exception).
         statements.append({"Sid": "EcsExec", "Effect": "Allow", "Action": EXEC_CHANNELS, "Resource": "*"})
+    if exec_enabled and kms_key_arn:
+        statements.append(exec_channel_key_statement(kms_key_arn))
     if exec_enabled and exec_log_group_arn:
         # The exec agent in the task writes the session audit log with the task role.
         statements.append({"Sid": "EcsExecAuditLog", "Effect": "Allow",
