@@ -44,6 +44,9 @@ DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]
 ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
 HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
 REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+# Regions outside the `aws` partition: their ARNs start arn:aws-us-gov / arn:aws-cn and their service
+# endpoints and principals differ, while the stack writes arn:aws and amazonaws.com (IAM policies, key policy).
+OTHER_PARTITION_REGIONS = ("us-gov-", "cn-")
 CIDR16 = re.compile(r"^10\.(\d{1,3})\.0\.0/16$")
 POSTGRES_ENGINE_VERSION = re.compile(r"^(1[6-9])(\.\d+)?$")
 CACHE_ENGINES = ("valkey", "redis")
@@ -493,6 +496,9 @@ def _read_identity(reader: _Reader, raw: dict[str, str], stack: str, project: st
                              "`pulumi config set aws:region eu-west-1`")
     elif not REGION.match(region):
         reader.fail("aws:region", region, "an AWS region like eu-west-1")
+    elif region.startswith(OTHER_PARTITION_REGIONS):
+        reader.fail("aws:region", region, "a region of the standard AWS partition (arn:aws), like eu-west-1: "
+                    "GovCloud (us-gov-*) and China (cn-*) regions are not supported yet")
     return region
 
 

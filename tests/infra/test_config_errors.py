@@ -134,6 +134,13 @@ def test_region_format():
     assert_names(only(region="Ireland"), "aws:region", "Ireland", "eu-west-1")
 
 
+@pytest.mark.parametrize("region", ["us-gov-west-1", "cn-north-1", "cn-northwest-1"])
+def test_regions_outside_the_aws_partition_are_refused(region):
+    """The stack writes arn:aws ARNs and amazonaws.com principals: a GovCloud or China region would get
+    policies that name nothing there, so the config stops before any resource."""
+    assert_names(only(region=region), "aws:region", region, "standard AWS partition", "eu-west-1")
+
+
 def test_storage_ceiling_below_allocation():
     assert_names(only(dbAllocatedStorage="100", dbMaxAllocatedStorage="50"), "keel:dbMaxAllocatedStorage", "50",
                  "keel:dbAllocatedStorage = 100", "at least 110")
