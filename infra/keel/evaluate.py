@@ -268,6 +268,8 @@ class KeelMocks:
             state["imageName"] = image_name
         elif type_ == "random:index/randomPassword:RandomPassword":
             state["result"] = _mock_password(name, inputs)
+        elif type_ == "random:index/randomId:RandomId":  # hex: the prefix, then byte_length random bytes
+            state["hex"] = inputs.get("prefix", "") + _short_hash(name, 2 * int(inputs.get("byteLength", 8)))
         elif type_ == "aws:s3/bucket:Bucket":
             state.update(bucket=resource_id, bucketRegionalDomainName=f"{resource_id}.s3.{region}.amazonaws.com")
         elif type_ == "aws:ecs/taskDefinition:TaskDefinition":

@@ -6,7 +6,12 @@ name would fail with "already exists" on the first description or family change.
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from keel.components.cache import parameter_group_name
+
+from tests.infra.conftest import evaluated
 
 
 def test_security_groups_are_named_by_prefix(stack):
@@ -34,3 +39,32 @@ def test_cache_parameter_group_name_changes_whenever_the_group_is_replaced(stack
     assert parameter_group_name("c", "valkey8", "a") != parameter_group_name("c", "valkey8", "b")
     assert parameter_group_name("c", "valkey7", "a") != parameter_group_name("c", "valkey8", "a")
     assert parameter_group_name("c", "valkey8", "a") == parameter_group_name("c", "valkey8", "a")
+
+
+# RDS DB snapshot identifiers: 1-255 letters, digits or hyphens, a letter first, no hyphen last and
+# no two in a row (RDS API Reference, CreateDBSnapshot / DeleteDBInstance FinalDBSnapshotIdentifier).
+SNAPSHOT_IDENTIFIER = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,254}(?<!-)$")
+
+
+@pytest.mark.parametrize("stack_name", ["staging", "prod"])
+def test_final_snapshot_name_is_drawn_anew_for_every_created_database(stack_name):
+    """Destroying a re-created stack a second time must not hit the first destroy's snapshot
+    (DBSnapshotAlreadyExists). The name's suffix is a pulumi-random RandomId of the database
+    component: kept in state (the same name on every preview and update), drawn again whenever the
+    stack creates the database again."""
+    stack = evaluated(stack_name)
+    (instance,) = stack.by_type("aws:rds/instance:Instance")
+    (suffix,) = stack.by_type("random:index/randomId:RandomId")
+    identifier = instance.inputs["identifier"]
+    name = instance.inputs["finalSnapshotIdentifier"]
+    assert suffix.parent == "db" and suffix.inputs["keepers"] == {"identifier": identifier}
+    assert name.startswith(f"{identifier}-final-") and name != f"{identifier}-final"
+    assert len(name) - len(f"{identifier}-final-") == 2 * suffix.inputs["byteLength"] >= 8
+    assert SNAPSHOT_IDENTIFIER.match(name), name
+    assert instance.inputs["skipFinalSnapshot"] is False
+
+
+def test_no_final_snapshot_no_suffix(dev):
+    (instance,) = dev.by_type("aws:rds/instance:Instance")
+    assert instance.inputs["skipFinalSnapshot"] is True and "finalSnapshotIdentifier" not in instance.inputs
+    assert not dev.by_type("random:index/randomId:RandomId")

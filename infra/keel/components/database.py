@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from keel import urls
 from keel.components import PACKAGE, child, dependencies, named_tags
@@ -86,7 +87,7 @@ class Database(pulumi.ComponentResource):
             parameter_group_name=parameters.name, publicly_accessible=False, multi_az=args.multi_az,
             backup_retention_period=args.backup_retention_days, copy_tags_to_snapshot=True,
             deletion_protection=args.deletion_protection, skip_final_snapshot=not args.final_snapshot,
-            final_snapshot_identifier=f"{args.identifier}-final" if args.final_snapshot else None,
+            final_snapshot_identifier=final_snapshot_name(name, args.identifier, self) if args.final_snapshot else None,
             auto_minor_version_upgrade=True, ca_cert_identifier=CA_CERTIFICATE,
             # keel:dbEngineVersion 16 -> 17 is a deliberate change; RDS refuses it without this.
             allow_major_version_upgrade=True,
@@ -109,6 +110,20 @@ class Database(pulumi.ComponentResource):
                                                                          if isinstance(secrets[0], dict)
                                                                          else secrets[0].secret_arn)
         self.register_outputs({"address": self.address})
+
+
+def final_snapshot_name(name: str, identifier: str, parent: pulumi.Resource) -> pulumi.Output[str]:
+    """``<identifier>-final-<8 hex>``: a name no earlier deletion used.
+
+    RDS refuses a final snapshot whose name exists (DBSnapshotAlreadyExists), and the deleted
+    instance's last snapshot is kept on purpose, so a fixed name would make the second destroy of a
+    re-created stack fail. The suffix is drawn once when the instance's stack creates it and kept in
+    Pulumi state (pulumi-random's RandomId: a new value only on creation or when ``keepers`` change),
+    so every preview and update shows the same name, and a re-created stack draws a new one.
+    """
+    suffix = random.RandomId(f"{name}-final-snapshot", byte_length=4, prefix=f"{identifier}-final-",
+                             keepers={"identifier": identifier}, opts=child(parent))
+    return suffix.hex
 
 
 def connection_url(database: Database) -> pulumi.Output[str]:
