@@ -171,3 +171,164 @@ def test_docs_document_the_variables_the_workflows_read():
     assert used and all(name in section for name in used), used
     for environment in ("preview", "staging", "production"):
         assert f"`{environment}`" in section
+
+
+# --- limits: the delivery job must outlast the stack's own timeouts ------------------------------------
+
+# GitHub's expression syntax ("Evaluate expressions in workflows and actions"): literals, context
+# properties, ==, !=, !, &&, || (returning an operand, not a boolean) and format(). Enough of it to
+# read the values pulumi.yml computes from its inputs.
+TOKEN = re.compile(r"\s*(?:('(?:[^']|'')*')|(\d+)|(true|false|null)\b|([A-Za-z_][\w.-]*)|(==|!=|&&|\|\||!|\(|\)|,))")
+
+
+def github_expression(text: str, context: dict):
+    """The value of one ``${{ ... }}`` body under ``context`` ({"inputs.command": "up", ...})."""
+    tokens = []
+    position = 0
+    while position < len(text.rstrip()):
+        match = TOKEN.match(text, position)
+        assert match, f"cannot read {text[position:]!r}"
+        tokens.append(match.groups())
+        position = match.end()
+
+    def parse_or(i):
+        value, i = parse_and(i)
+        while i < len(tokens) and tokens[i][4] == "||":
+            right, i = parse_and(i + 1)
+            value = value or right
+        return value, i
+
+    def parse_and(i):
+        value, i = parse_compare(i)
+        while i < len(tokens) and tokens[i][4] == "&&":
+            right, i = parse_compare(i + 1)
+            value = value and right
+        return value, i
+
+    def parse_compare(i):
+        value, i = parse_unary(i)
+        if i < len(tokens) and tokens[i][4] in ("==", "!="):
+            operator = tokens[i][4]
+            right, i = parse_unary(i + 1)
+            value = (value == right) if operator == "==" else (value != right)
+        return value, i
+
+    def parse_unary(i):
+        if tokens[i][4] == "!":
+            value, i = parse_unary(i + 1)
+            return not value, i
+        if tokens[i][4] == "(":
+            value, i = parse_or(i + 1)
+            assert tokens[i][4] == ")"
+            return value, i + 1
+        string, number, keyword, name, _ = tokens[i]
+        if string is not None:
+            return string[1:-1].replace("''", "'"), i + 1
+        if number is not None:
+            return int(number), i + 1
+        if keyword is not None:
+            return {"true": True, "false": False, "null": None}[keyword], i + 1
+        if name == "format" and tokens[i + 1][4] == "(":
+            arguments, i = [], i + 2
+            while tokens[i][4] != ")":
+                value, i = parse_or(i)
+                arguments.append(value)
+                i += 1 if tokens[i][4] == "," else 0
+            template = arguments[0]
+            for index, argument in enumerate(arguments[1:]):
+                template = template.replace("{%d}" % index, str(argument))
+            return template, i + 1
+        assert name in context, f"{name} is not in the test's context"
+        return context[name], i + 1
+
+    value, end = parse_or(0)
+    assert end == len(tokens), text
+    return value
+
+
+def resolve(value, context: dict):
+    """A workflow value with its ``${{ }}`` expressions evaluated (a lone expression keeps its type)."""
+    if not isinstance(value, str):
+        return value
+    whole = re.fullmatch(r"\$\{\{(.*)\}\}", value.strip())
+    if whole:
+        return github_expression(whole.group(1), context)
+    return re.sub(r"\$\{\{(.*?)\}\}", lambda m: str(github_expression(m.group(1), context)), value)
+
+
+def pulumi_job_limits(command: str, stack: str, ref: str = "refs/heads/main") -> dict:
+    """What pulumi.yml's job resolves to for one call: minutes, session seconds, concurrency."""
+    (job,) = jobs(WORKFLOWS / "pulumi.yml").values()
+    context = {"inputs.command": command, "inputs.stack": stack, "github.ref": ref}
+    (credentials,) = [s for s in job["steps"] if "configure-aws-credentials" in s.get("uses", "")]
+    return {
+        "minutes": resolve(job["timeout-minutes"], context),
+        "session_seconds": resolve(credentials["with"].get("role-duration-seconds", 3600), context),
+        "group": resolve(job["concurrency"]["group"], context),
+        "cancel_in_progress": resolve(job["concurrency"]["cancel-in-progress"], context),
+    }
+
+
+# Creating a first prod stack's infrastructure before the release can start: the Multi-AZ database and
+# the cache (each typically 10-40 minutes, in parallel), the network and the image build. An allowance,
+# documented with the job's timeout in pulumi.yml.
+FIRST_UP_INFRASTRUCTURE_MINUTES = 90
+GITHUB_HOSTED_JOB_MAX_MINUTES = 360  # GitHub: "each job in a workflow can run for up to 6 hours"
+IAM_MAX_SESSION_SECONDS = 43200  # IAM: a role's MaxSessionDuration is at most 12 hours
+
+
+def deployed_stacks() -> list[tuple[str, dict]]:
+    """(stack, pulumi.yml call) for every `up` the delivery workflows make."""
+    return [(call["with"]["stack"], call) for call in _calls(WORKFLOWS / "deploy.yml").values()
+            if call["with"]["command"] == "up"]
+
+
+def committed_config(stack: str):
+    """The stack's effective config (preset plus its committed Pulumi.<stack>.yaml)."""
+    from keel.evaluate import read_stack_config
+    from keel.stack_config import load
+
+    raw, _ = read_stack_config(REPO, "keel", stack)
+    return load(raw, stack)
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_a_deploy_job_outlasts_the_stacks_own_timeouts(stack):
+    """The job must not be killed before the stack's own limits fail `pulumi up` with a message."""
+    assert stack in dict(deployed_stacks())
+    cfg = committed_config(stack)
+    limits = pulumi_job_limits("up", stack)
+    needed = FIRST_UP_INFRASTRUCTURE_MINUTES + cfg.release_timeout_minutes + 2 * cfg.deploy_timeout_minutes
+    assert needed <= limits["minutes"] <= GITHUB_HOSTED_JOB_MAX_MINUTES, (needed, limits)
+
+
+@pytest.mark.parametrize("command", ["up", "preview"])
+def test_the_aws_session_lasts_as_long_as_the_job(command):
+    """configure-aws-credentials asks for one hour with OIDC unless told otherwise (its action.yml:
+    role-duration-seconds "1 hour for OIDC"); credentials expiring mid-`up` leave a half-applied stack."""
+    limits = pulumi_job_limits(command, "prod")
+    assert limits["minutes"] * 60 <= limits["session_seconds"] <= IAM_MAX_SESSION_SECONDS, limits
+
+
+def test_the_docs_raise_the_deploy_roles_max_session_to_what_the_job_asks():
+    """AWS refuses a session longer than the role's MaxSessionDuration (default one hour)."""
+    seconds = pulumi_job_limits("up", "prod")["session_seconds"]
+    setup = (REPO / "docs" / "security-and-delivery.md").read_text()
+    assert re.search(rf"--max-session-duration\s+{seconds}\b", setup), seconds
+    assert pulumi_job_limits("preview", "staging")["session_seconds"] <= 3600  # the preview role keeps the default
+
+
+def test_a_preview_never_cancels_a_waiting_deploy():
+    """GitHub keeps one pending job per concurrency group and cancels the older one when another joins:
+    a deploy and a preview of the same stack must not share a group, and a deploy is never cancelled."""
+    for stack, _ in deployed_stacks():
+        deploy = pulumi_job_limits("up", stack)
+        assert deploy["cancel_in_progress"] is False
+        assert pulumi_job_limits("up", stack, "refs/heads/other")["group"] == deploy["group"]  # one up at a time
+        for ref in ("refs/heads/main", "refs/pull/7/merge", "refs/pull/8/merge"):
+            preview = pulumi_job_limits("preview", stack, ref)
+            assert preview["group"] != deploy["group"], preview
+        assert pulumi_job_limits("preview", stack, "refs/pull/7/merge")["group"] != \
+            pulumi_job_limits("preview", stack, "refs/pull/8/merge")["group"]  # two pull requests never cancel each other
+    (preview_call,) = _calls(WORKFLOWS / "pull-request.yml").values()
+    assert preview_call["with"]["command"] == "preview"
