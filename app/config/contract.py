@@ -128,6 +128,21 @@ CONTRACT: tuple[Var, ...] = (
         "AWS_S3_ENDPOINT_URL", "url", "Custom S3 endpoint (S3-compatible stores, test servers); empty for AWS.",
         example="http://127.0.0.1:9000", default="", schemes=("http", "https"), source="default", group="services",
     ),
+    # --- Email --------------------------------------------------------------------
+    Var(
+        "EMAIL_URL", "url",
+        "Where the app sends email: smtp+tls://USER:PASSWORD@HOST:587 (STARTTLS), smtp+ssl://...:465, "
+        "ses://REGION (Amazon SES's API with the task role, no SMTP password) or consolemail:// (stdout). "
+        "Empty: the console in debug mode; in production nothing is sent and each message logs a warning.",
+        example="ses://eu-west-1, smtp+tls://USER:PASSWORD@smtp.example.com:587 or consolemail://",
+        default="", secret=True, schemes=("smtp", "smtps", "smtp+tls", "smtp+ssl", "ses", "consolemail", "dummymail"),
+        source="user", group="email",
+    ),
+    Var(
+        "EMAIL_FROM", "str", "Sender address of the app's email (password resets, error reports): an address "
+        "the EMAIL_URL service may send from (with SES, a verified identity).",
+        example="noreply@app.example.com", default="webmaster@localhost", source="user", group="email",
+    ),
     # --- Processes ----------------------------------------------------------------
     Var(
         "PORT", "int", "Port the web process binds on 0.0.0.0 (factor VII).",

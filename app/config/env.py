@@ -15,6 +15,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
+from email.utils import parseaddr
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -27,6 +28,9 @@ REDIS_CERT_REQS = ("required", "optional", "none")
 WEAK_KEY_PREFIX = "django-insecure-"
 MIN_KEY_LENGTH = 50
 MIN_KEY_UNIQUE = 5
+# Email URL schemes that name no server (django-environ's backends that print or drop mail).
+HOSTLESS_SCHEMES = ("consolemail", "dummymail")
+AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:\S+$")
 # Debug mode only: a fixed key so local sessions survive restarts. Refused in production.
 DEBUG_SECRET_KEY = WEAK_KEY_PREFIX + "local-development-only-never-use-in-production"
@@ -97,8 +101,12 @@ def _parse_url(var: Var, raw: str) -> str:
         raise _Invalid(f"{_shown(var, raw)} is not a URL (expected {var.schemes[0]}://...)")
     if var.schemes and parts.scheme not in var.schemes:
         raise _Invalid(f"scheme {parts.scheme!r} is not one of {', '.join(var.schemes)}")
+    if parts.scheme in HOSTLESS_SCHEMES:
+        return value
     if not parts.hostname:
         raise _Invalid("the URL has no host")
+    if parts.scheme == "ses" and not AWS_REGION.match(parts.hostname):
+        raise _Invalid(f"{parts.hostname!r} is not an AWS region (ses://REGION, e.g. ses://eu-west-1)")
     if parts.scheme in ("redis", "rediss"):
         return _normalise_redis_url(parts)
     if parts.scheme in ("postgres", "postgresql", "pgsql") and not parts.path.strip("/"):
@@ -211,9 +219,30 @@ def _secret_arn_problem(arn: str | None) -> str | None:
     return None
 
 
+def _email_problems(values: dict[str, Any], debug: bool) -> list[str]:
+    """A sender address that can send, and no SMTP password over plain text in production."""
+    problems = []
+    sender = values.get("EMAIL_FROM") or ""
+    if "@" not in parseaddr(sender)[1]:
+        problems.append(_problem(BY_NAME["EMAIL_FROM"], f"{sender!r} is not an email address"))
+    url = values.get("EMAIL_URL") or ""
+    scheme = urlsplit(url).scheme
+    if debug or not url or scheme in HOSTLESS_SCHEMES:
+        return problems
+    if sender.rstrip(">").endswith("@localhost"):
+        problems.append(_problem(
+            BY_NAME["EMAIL_FROM"], f"{sender!r} cannot send through {scheme}://; set an address of your domain",
+        ))
+    if scheme == "smtp" and urlsplit(url).password:
+        problems.append(_problem(
+            BY_NAME["EMAIL_URL"], "smtp:// would send the password unencrypted; use smtp+tls:// (port 587) or smtp+ssl:// (465)",
+        ))
+    return problems
+
+
 def _cross_checks(values: dict[str, Any], debug: bool) -> list[str]:
     """Rules that involve the mode or more than one variable."""
-    problems = []
+    problems = _email_problems(values, debug)
     bad_arn = _secret_arn_problem(values.get("DATABASE_SECRET_ARN"))
     if bad_arn:
         problems.append(_problem(BY_NAME["DATABASE_SECRET_ARN"], bad_arn))

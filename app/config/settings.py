@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 import environ
 
 from config import contract
+from config.email import email_settings
 from config.env import load_or_exit, secret_values
 from config.logs import logging_config, set_redacted_values
 
@@ -160,6 +161,27 @@ DOCUMENT_RETENTION_DAYS = ENV["DOCUMENT_RETENTION_DAYS"]
 DOCUMENT_PURGE_INTERVAL = ENV["DOCUMENT_PURGE_INTERVAL"]
 # Django refuses larger request bodies before the view runs; leave room for the multipart envelope.
 DATA_UPLOAD_MAX_MEMORY_SIZE = DOCUMENT_MAX_BYTES + 1_048_576
+
+# --- Email (EMAIL_URL, config/email.py) -----------------------------------------------------
+_EMAIL = email_settings(ENV["EMAIL_URL"], DEBUG)
+# SMTP, console, or django-ses; unset EMAIL_URL: the console in debug, nothing sent in production.
+EMAIL_BACKEND = _EMAIL["EMAIL_BACKEND"]
+# The SMTP server of smtp+tls://USER:PASSWORD@HOST:587 (STARTTLS) or smtp+ssl://...:465 (TLS).
+EMAIL_HOST = _EMAIL.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _EMAIL.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _EMAIL.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _EMAIL.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = _EMAIL.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _EMAIL.get("EMAIL_USE_SSL", False)
+# A slow mail server fails the request after this many seconds instead of holding a worker.
+EMAIL_TIMEOUT = _EMAIL.get("EMAIL_TIMEOUT", 10)
+# Amazon SES for ses://REGION (django-ses): API v2, credentials from boto3's chain (the task role).
+USE_SES_V2 = _EMAIL.get("USE_SES_V2", True)
+AWS_SES_REGION_NAME = _EMAIL.get("AWS_SES_REGION_NAME")
+AWS_SES_REGION_ENDPOINT_URL = _EMAIL.get("AWS_SES_REGION_ENDPOINT_URL")
+AWS_SES_CONFIGURATION_SET = _EMAIL.get("AWS_SES_CONFIGURATION_SET")
+# From address of password resets (DEFAULT_FROM_EMAIL) and of error mail to ADMINS (SERVER_EMAIL).
+DEFAULT_FROM_EMAIL = SERVER_EMAIL = ENV["EMAIL_FROM"]
 
 # --- Auth ----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -52,6 +52,12 @@ CASES = [
     ("https-word", {"DJANGO_HTTPS": "sometimes"}, "DJANGO_HTTPS", "is not a boolean"),
     ("bucket-missing", {"AWS_STORAGE_BUCKET_NAME": None}, "AWS_STORAGE_BUCKET_NAME", "is missing"),
     ("s3-endpoint-scheme", {"AWS_S3_ENDPOINT_URL": "ftp://127.0.0.1:9000"}, "AWS_S3_ENDPOINT_URL", "scheme 'ftp'"),
+    ("email-url-scheme", {"EMAIL_URL": "sendgrid://key@api"}, "EMAIL_URL", "scheme 'sendgrid'"),
+    ("email-url-ses-region", {"EMAIL_URL": "ses://europe"}, "EMAIL_URL", "is not an AWS region"),
+    ("email-url-plain-password", {"EMAIL_URL": "smtp://u:pw@smtp.example.com:25", "EMAIL_FROM": "a@example.com"},
+     "EMAIL_URL", "unencrypted"),
+    ("email-from-localhost", {"EMAIL_URL": "ses://eu-west-1"}, "EMAIL_FROM", "cannot send through ses://"),
+    ("email-from-not-address", {"EMAIL_FROM": "noreply"}, "EMAIL_FROM", "is not an email address"),
     ("max-bytes-negative", {"DOCUMENT_MAX_BYTES": "-1"}, "DOCUMENT_MAX_BYTES", "below the minimum 1"),
     ("retention-not-int", {"DOCUMENT_RETENTION_DAYS": "30d"}, "DOCUMENT_RETENTION_DAYS", "is not a whole number"),
 ]
