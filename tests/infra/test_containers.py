@@ -9,7 +9,6 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 from keel import contract, procfile
-from keel.components.image import BUILD_INPUTS, image_tag, source_hash
 from keel.components.taskdefinitions import STOP_TIMEOUTS
 from keel.evaluate import is_secret_wrapped, repo_root, unwrap_secret
 from keel.outputs import LOG_STREAM_PREFIX, PROCESSES
@@ -166,40 +165,3 @@ def test_service_processes_get_their_own_sizes(prod, process):
     record = prod.task_definitions()[process]
     definition = prod.container_definitions()[process]
     assert (definition["cpu"], definition["memory"]) == (int(record.inputs["cpu"]), int(record.inputs["memory"]))
-
-
-def test_image_tag_covers_everything_the_build_context_admits():
-    """A rebuild must come with a new tag: ECR tags are immutable."""
-    allowed = [line[1:].rstrip("/") for line in (repo_root() / ".dockerignore").read_text().splitlines()
-               if line.startswith("!")]
-    assert allowed, "the .dockerignore allowlist"
-    for entry in allowed:
-        assert any(entry == root or entry.startswith(root + "/") for root in BUILD_INPUTS), entry
-
-
-def test_image_tag_changes_with_the_app_sources(tmp_path):
-    for entry in ("Dockerfile", "Procfile", "app/config/settings.py"):
-        (tmp_path / entry).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / entry).write_text("one")
-    before = source_hash(tmp_path)
-    (tmp_path / "app/config/settings.py").write_text("two")
-    source_hash.cache_clear()
-    changed = source_hash(tmp_path)
-    assert changed != before
-    # Bytecode caches are not build inputs: they must not force a new image.
-    (tmp_path / "app/config/__pycache__").mkdir()
-    (tmp_path / "app/config/__pycache__/settings.cpython-311.pyc").write_text("junk")
-    source_hash.cache_clear()
-    assert source_hash(tmp_path) == changed
-    source_hash.cache_clear()
-
-
-def test_image_tag_changes_with_the_platform_and_build_args(dev):
-    """The same sources built for another platform are other bytes: they must not reuse a tag."""
-    amd = image_tag("abc", "linux/amd64", {})
-    assert image_tag("abc", "linux/arm64", {}) != amd
-    assert image_tag("abc", "linux/amd64", {"PYTHON": "3.12"}) != amd
-    assert image_tag("abc", "linux/amd64", {}) == amd  # deterministic: an unchanged app pushes nothing
-    (image,) = dev.by_type("docker:index/image:Image")
-    assert image.inputs["build"]["platform"] == "linux/amd64"
-    assert image.inputs["imageName"].endswith(":" + image_tag(source_hash(), "linux/amd64", {}))

@@ -236,7 +236,7 @@ def github_expression(text: str, context: dict):
                 i += 1 if tokens[i][4] == "," else 0
             template = arguments[0]
             for index, argument in enumerate(arguments[1:]):
-                template = template.replace("{%d}" % index, str(argument))
+                template = template.replace(f"{{{index}}}", str(argument))
             return template, i + 1
         assert name in context, f"{name} is not in the test's context"
         return context[name], i + 1
