@@ -17,7 +17,7 @@ from keel.components.endpoints import Endpoints, EndpointsArgs
 from keel.components.iam import RdsMonitoringRole, Roles, RolesArgs
 from keel.components.image import Image, ImageArgs
 from keel.components.kms import Key, KeyArgs
-from keel.components.loadbalancer import LoadBalancer, LoadBalancerArgs
+from keel.components.loadbalancer import LoadBalancer, LoadBalancerArgs, Maintenance
 from keel.components.logs import LogGroups, LogGroupsArgs
 from keel.components.network import Network, NetworkArgs
 from keel.components.registry import Repository, RepositoryArgs
@@ -145,7 +145,10 @@ lb = LoadBalancer("alb", LoadBalancerArgs(
     name=prefix, vpc_id=network.vpc_id, subnet_ids=network.public_subnet_ids, security_group_ids=[groups.alb.id],
     app_port=contract.PORT, health_path=contract.HEALTH_PATH, certificate_arn=certificate_arn,
     deletion_protection=cfg.alb_deletion_protection,
-    access_log_bucket=log_bucket.name if (log_bucket and cfg.alb_access_logs) else None, tags=tags),
+    access_log_bucket=log_bucket.name if (log_bucket and cfg.alb_access_logs) else None,
+    maintenance=Maintenance(exempt_paths=[contract.HEALTH_PATH, contract.READY_PATH],
+                            allow_cidrs=list(cfg.maintenance_allow)) if cfg.maintenance != "off" else None,
+    tags=tags),
     opts=pulumi.ResourceOptions(depends_on=[log_bucket.policy] if (log_bucket and cfg.alb_access_logs) else []))
 if cfg.waf:
     WebAcl("waf", WebAclArgs(name=prefix, load_balancer_arn=lb.arn, tags=tags))
@@ -187,14 +190,14 @@ gate = [Release("release", ReleaseArgs(
     # Its task needs the security-group rules, NAT routes and role policies that no input of it references.
     opts=pulumi.ResourceOptions(depends_on=[network, groups, roles]))]
 services = Services("svc", ServicesArgs(
-    name_prefix=prefix, cluster_arn=cluster.arn, task_definition_arns=task_definitions.arns, sizes=cfg.processes,
+    name_prefix=prefix, cluster_arn=cluster.arn, task_definition_arns=task_definitions.arns, sizes=cfg.running_sizes,
     subnet_ids=network.private_subnet_ids, security_group_ids=[groups.tasks.id],
     target_group_arn=lb.target_group_arn, container_port=contract.PORT, exec_enabled=cfg.exec_enabled,
     timeout_minutes=cfg.deploy_timeout_minutes, depends_on=gate, web_depends_on=lb.listeners, tags=tags),
     opts=pulumi.ResourceOptions(
     depends_on=gate))
 for process in ("web", "worker"):
-    size = cfg.processes[process]
+    size = cfg.running_sizes[process]
     if size.autoscaling:
         ServiceScaling(f"scale-{process}", ScalingArgs(
             cluster_name=cluster.name, service_name=services.names[process], min_count=size.min_count,

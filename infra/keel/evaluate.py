@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 ACCOUNT = "123456789012"
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 # Placeholders for secure config values: shaped like what a user would set, so validation passes.
@@ -69,6 +70,10 @@ class ResourceRecord:
     dependencies: set[tuple[str, str]] = field(default_factory=set)  # the same as (type, name): names repeat
     protect: bool = False
     custom: bool = True
+    # The URN the real engine gives it: the parent's whole type chain, joined by "$" (pulumi/pulumi,
+    # pkg/resource/deploy/deployment.go, generateURN). Pulumi's mocks keep only the parent's own
+    # type, and ``urn`` above has no parent at all; `pulumi up --target` needs this one.
+    engine_urn: str = ""
 
     def waits_for(self, other: ResourceRecord) -> bool:
         """Whether the engine creates ``other`` before this resource."""
@@ -404,10 +409,21 @@ def evaluate_stack(stack: str, overrides: dict[str, Any] | None = None,
     engine_dependencies: dict[tuple[str, str], set[str]] = {}
     register = pulumi_mocks.MockMonitor.RegisterResource
 
+    registered_urns: dict[str, tuple[str, str]] = {}  # the mock monitor's URN -> (type, name)
+    parents: dict[tuple[str, str], str] = {}  # (type, name) -> the parent's mock URN
+
     def record_dependencies(monitor, request):
         response = register(monitor, request)
         engine_dependencies[(request.type, request.name)] = {_type_and_name(urn) for urn in request.dependencies}
+        registered_urns[response.urn] = (request.type, request.name)
+        parents[(request.type, request.name)] = request.parent
         return response
+
+    def qualified_type(key: tuple[str, str]) -> str:
+        parent = registered_urns.get(parents.get(key, ""))
+        if parent is None or parent[0] == ROOT_STACK_TYPE:  # the root stack's type is left out
+            return key[0]
+        return f"{qualified_type(parent)}${key[0]}"
 
     pulumi.runtime.register_stack_transformation(capture)
     main = root / project_doc.get("main", "infra/")
@@ -443,6 +459,7 @@ def evaluate_stack(stack: str, overrides: dict[str, Any] | None = None,
         evaluation.resources.append(ResourceRecord(
             type=type_, name=name, inputs=inputs, id=resource_id, arn=arn,
             urn=f"urn:pulumi:{stack}::{project}::{type_}::{name}",
+            engine_urn=f"urn:pulumi:{stack}::{project}::{qualified_type((type_, name))}::{name}",
             parent=meta.get("parent"), dependencies=engine_dependencies.get((type_, name), set()),
             depends_on={dependency for _, dependency in engine_dependencies.get((type_, name), set())},
             protect=meta.get("protect", False), custom=custom,

@@ -10,6 +10,7 @@ what is allowed.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import re
 from dataclasses import dataclass, field, replace
@@ -143,6 +144,10 @@ class StackConfig:
     django_secret_key_fallbacks: str | None = None  # previous keys, comma separated, while rotating
     # Extra plain environment, validated against the app's contract.
     env: dict[str, str] = field(default_factory=dict)
+    # Maintenance mode (docs/maintenance.md): "off", "on" (the site answers a 503 page, worker and beat
+    # keep running) or "full" (worker and beat stop too); CIDRs that still reach the app.
+    maintenance: str = "off"
+    maintenance_allow: tuple[str, ...] = ()
     # Allowed but risky choices, reported by the program as Pulumi warnings.
     warnings: tuple[str, ...] = ()
 
@@ -157,6 +162,14 @@ class StackConfig:
     @property
     def creates_cache(self) -> bool:
         return self.redis_url is None
+
+    @property
+    def running_sizes(self) -> dict[str, ProcessSize]:
+        """The process sizes to run now: in full maintenance worker and beat stop (no task, no scaling)."""
+        if self.maintenance != "full":
+            return self.processes
+        return {p: replace(size, count=0, min_count=0, max_count=0) if p in ("worker", "beat") else size
+                for p, size in self.processes.items()}
 
     @property
     def name_prefix(self) -> str:
@@ -227,7 +240,8 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
 SCALAR_KEYS = tuple(PRESET_VALUES["dev"])
 ENTRY_KEYS = ("preset", "domain", "certificateArn", "hostedZoneId", "env")
 SECRET_KEYS = ("databaseUrl", "redisUrl", "djangoSecretKey", "djangoSecretKeyFallbacks")
-KNOWN_KEYS = SCALAR_KEYS + ENTRY_KEYS + SECRET_KEYS + PROCESS_KEYS
+MAINTENANCE_KEYS = ("maintenance", "maintenanceAllow")
+KNOWN_KEYS = SCALAR_KEYS + ENTRY_KEYS + SECRET_KEYS + PROCESS_KEYS + MAINTENANCE_KEYS
 PROCESS_FIELDS = {"cpu": "cpu", "memory": "memory", "count": "count", "minCount": "min_count",
                   "maxCount": "max_count", "cpuTarget": "cpu_target", "requestsPerTarget": "requests_per_target"}
 
@@ -424,6 +438,42 @@ def _check_env(reader: _Reader, text: str | None) -> dict[str, str]:
     return env
 
 
+# The load balancer's rule conditions take at most five values in all (ELB quotas, "Condition values
+# per rule"): the allow list is one source-ip condition.
+MAX_MAINTENANCE_ALLOW = 5
+MAINTENANCE_MODES = {"false": "off", "true": "on", "full": "full"}
+
+
+def _read_maintenance(reader: _Reader, ns: str, own: dict[str, str]) -> tuple[str, tuple[str, ...]]:
+    """("off" | "on" | "full", allowed CIDRs) from keel:maintenance and keel:maintenanceAllow."""
+    raw = str(own.get("maintenance", "false")).strip().lower()
+    mode = MAINTENANCE_MODES.get(raw)
+    if mode is None:
+        reader.fail(f"{ns}maintenance", own.get("maintenance"), "true, false or full (worker and beat stop too)")
+        mode = "off"
+    text = own.get("maintenanceAllow")
+    if text is None:
+        return mode, ()
+    try:
+        cidrs = json.loads(text)
+    except json.JSONDecodeError:
+        cidrs = None
+    if not isinstance(cidrs, list) or not all(isinstance(c, str) and _is_cidr(c) for c in cidrs) \
+            or not 1 <= len(cidrs) <= MAX_MAINTENANCE_ALLOW:
+        reader.fail(f"{ns}maintenanceAllow", text, f"a list of 1 to {MAX_MAINTENANCE_ALLOW} CIDRs, e.g. "
+                    f"`pulumi config set --path '{ns}maintenanceAllow[0]' 203.0.113.7/32`")
+        return mode, ()
+    return mode, tuple(cidrs)
+
+
+def _is_cidr(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        return False
+    return "/" in text
+
+
 def _check_url(reader: _Reader, name: str, value: str | None, schemes: tuple[str, ...]) -> str | None:
     if value is None:
         return None
@@ -470,6 +520,7 @@ def load(raw: dict[str, str], stack: str, project: str = "keel") -> StackConfig:
     fallbacks = own.get("djangoSecretKeyFallbacks") or None
     _check_secret_keys(reader, ns, secret_key, fallbacks)
     env = _check_env(reader, own.get("env"))
+    maintenance, maintenance_allow = _read_maintenance(reader, ns, own)
 
     _check_relations(reader, ns, values)
 
@@ -480,7 +531,8 @@ def load(raw: dict[str, str], stack: str, project: str = "keel") -> StackConfig:
         stack=stack, preset=preset, project=project, region=region, profile=raw.get("aws:profile") or None,
         domain=domain, certificate_arn=certificate_arn, hosted_zone_id=hosted_zone_id, processes=processes,
         database_url=database_url, redis_url=redis_url, django_secret_key=secret_key,
-        django_secret_key_fallbacks=fallbacks, env=env, **values,
+        django_secret_key_fallbacks=fallbacks, env=env, maintenance=maintenance,
+        maintenance_allow=maintenance_allow, **values,
     )
 
 

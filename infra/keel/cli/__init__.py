@@ -20,8 +20,8 @@ from .failures import explain
 
 # In the order `keel --help` lists them. `check` (the offline policy check) is optional here:
 # the CLI works without it.
-COMMANDS = ("run", "shell", "logs", "status", "check")
-OPTIONAL_COMMANDS = frozenset({"check"})
+COMMANDS = ("run", "shell", "logs", "status", "check", "maintenance")
+OPTIONAL_COMMANDS = frozenset({"check", "maintenance"})
 INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 

@@ -3,11 +3,17 @@
 A stack without a domain (dev) serves plain HTTP on the load balancer's DNS name, with a warning.
 Settings follow AWS's ECS guidance for fast, zero-downtime rolling deploys: short health-check
 interval, healthy threshold 2, deregistration delay 30 s (gunicorn's request timeout).
+
+Maintenance mode (``maintenance``): the serving listener's default action answers every request
+with our static 503 page (a fixed response: no task has to run, so it holds during a database
+restore), and one rule still forwards the health paths (plus one for an allow list of CIDRs, so
+the team can test). The load balancer's own health checks go straight to the targets, unaffected.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
@@ -17,6 +23,28 @@ from keel.components import PACKAGE, child, dependencies, named_tags
 SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # ALB-03: passes FSBP ELB.17, Checkov and PCP together
 DEREGISTRATION_DELAY = 30  # seconds; above gunicorn's 30 s request timeout, far below AWS's 300 s default
 IDLE_TIMEOUT = 60  # gunicorn's keep-alive (75 s) stays above it, so the ALB closes idle connections first
+MAINTENANCE_PAGE = Path(__file__).resolve().parents[1] / "maintenance.html"
+# ELB API reference, FixedResponseActionConfig: MessageBody is at most 1024 characters, and a fixed
+# response carries no headers of our choosing (so no Retry-After: the page refreshes itself instead).
+MAX_FIXED_RESPONSE_BODY = 1024
+
+
+@dataclass
+class Maintenance:
+    """Maintenance mode: every request but ``exempt_paths`` (and ``allow_cidrs``) gets the 503 page."""
+
+    exempt_paths: list[str]
+    allow_cidrs: list[str] = field(default_factory=list)
+    page: str = field(default_factory=lambda: MAINTENANCE_PAGE.read_text())
+
+
+def maintenance_response(page: str) -> aws.lb.ListenerDefaultActionArgs:
+    if len(page) > MAX_FIXED_RESPONSE_BODY:
+        raise ValueError(f"{MAINTENANCE_PAGE.name} has {len(page)} characters: the load balancer's fixed "
+                         f"response allows at most {MAX_FIXED_RESPONSE_BODY}")
+    return aws.lb.ListenerDefaultActionArgs(
+        type="fixed-response", fixed_response=aws.lb.ListenerDefaultActionFixedResponseArgs(
+            content_type="text/html", message_body=page, status_code="503"))
 
 
 @dataclass
@@ -30,6 +58,7 @@ class LoadBalancerArgs:
     certificate_arn: pulumi.Input[str] | None = None  # None: plain HTTP (dev without a domain)
     deletion_protection: bool = False
     access_log_bucket: pulumi.Input[str] | None = None
+    maintenance: Maintenance | None = None  # None: serve the app
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -57,11 +86,12 @@ class LoadBalancer(pulumi.ComponentResource):
                 interval=10, timeout=5, healthy_threshold=2, unhealthy_threshold=3),
             tags=named_tags(args.tags, f"{args.name}-web"), opts=child(self))
         forward = [aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=self.target_group.arn)]
+        serve = [maintenance_response(args.maintenance.page)] if args.maintenance else forward
         self.listeners = []
         if args.certificate_arn is not None:
             self.listeners.append(aws.lb.Listener(
                 f"{name}-https", load_balancer_arn=self.lb.arn, port=443, protocol="HTTPS", ssl_policy=SSL_POLICY,
-                certificate_arn=args.certificate_arn, default_actions=forward,
+                certificate_arn=args.certificate_arn, default_actions=serve,
                 tags=named_tags(args.tags, f"{args.name}-https"), opts=child(self)))
             aws.lb.Listener(f"{name}-http", load_balancer_arn=self.lb.arn, port=80, protocol="HTTP",
                             default_actions=[aws.lb.ListenerDefaultActionArgs(
@@ -73,8 +103,10 @@ class LoadBalancer(pulumi.ComponentResource):
                             "name. Fine for a dev stack; set keel:domain (and keel:hostedZoneId or "
                             "keel:certificateArn) to serve HTTPS.", resource=self)
             self.listeners.append(aws.lb.Listener(
-                f"{name}-http", load_balancer_arn=self.lb.arn, port=80, protocol="HTTP", default_actions=forward,
+                f"{name}-http", load_balancer_arn=self.lb.arn, port=80, protocol="HTTP", default_actions=serve,
                 tags=named_tags(args.tags, f"{args.name}-http"), opts=child(self)))
+        if args.maintenance:
+            self._maintenance_rules(name, args)
         self.arn = self.lb.arn
         self.dns_name = self.lb.dns_name
         self.zone_id = self.lb.zone_id
@@ -82,3 +114,18 @@ class LoadBalancer(pulumi.ComponentResource):
         self.target_group_arn = self.target_group.arn
         self.target_group_arn_suffix = self.target_group.arn_suffix
         self.register_outputs({"dnsName": self.dns_name})
+
+    def _maintenance_rules(self, name: str, args: LoadBalancerArgs) -> None:
+        """What still reaches the app in maintenance: the health paths, and the allow list if any."""
+        serving = self.listeners[0]
+        conditions = {"health": aws.lb.ListenerRuleConditionArgs(
+            path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=args.maintenance.exempt_paths))}
+        if args.maintenance.allow_cidrs:
+            conditions["allow"] = aws.lb.ListenerRuleConditionArgs(
+                source_ip=aws.lb.ListenerRuleConditionSourceIpArgs(values=args.maintenance.allow_cidrs))
+        for priority, (purpose, condition) in enumerate(conditions.items(), start=1):
+            aws.lb.ListenerRule(
+                f"{name}-maintenance-{purpose}", listener_arn=serving.arn, priority=priority,
+                conditions=[condition], actions=[aws.lb.ListenerRuleActionArgs(
+                    type="forward", target_group_arn=self.target_group.arn)],
+                tags=named_tags(args.tags, f"{args.name}-maintenance-{purpose}"), opts=child(self))
