@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import subprocess
 
-import pytest
 from keel.cli import main
 from keel.cli.context import Context
 from keel.evaluate import evaluate_stack
