@@ -38,6 +38,9 @@ def email_settings(url: str, debug: bool) -> dict[str, Any]:
             # endpoint itself and honours AWS_ENDPOINT_URL_SESV2 (a VPC endpoint, a test server).
             "AWS_SES_REGION_ENDPOINT_URL": None,
             "AWS_SES_CONFIGURATION_SET": query.get("configuration_set"),
+            # Off: throttling asks SES for the account's send rate (GetAccount) before every batch, an
+            # extra call and IAM action per email, and each process would throttle only itself anyway.
+            "AWS_SES_AUTO_THROTTLE": None,
         }
     return environ.Env.email_url_config(url)
 

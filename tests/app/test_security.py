@@ -122,10 +122,3 @@ def test_without_https_a_domainless_stack_serves_plain_http_with_working_session
     output, _ = process.communicate(timeout=60)
     warnings = [line for line in json_lines(output) if "DJANGO_HTTPS is false" in line["message"]]
     assert [line["level"] for line in warnings] == ["WARNING"]  # one line, from the one worker
-
-
-@pytest.mark.django_db  # ATOMIC_REQUESTS opens a transaction for every view
-def test_password_reset_is_not_offered_without_a_mail_backend(client):
-    # It would answer "sent" for mail nothing can deliver; sign-in and password change remain.
-    assert client.get("/accounts/password_reset/").status_code == 404
-    assert client.get("/accounts/login/").status_code == 200
