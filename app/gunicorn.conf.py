@@ -43,6 +43,12 @@ preload_app = True
 # every few thousand requests costs little. The jitter keeps workers from recycling all at once.
 max_requests = 5000
 max_requests_jitter = 500
+# A recycled worker's kept-alive connections reconnect while its replacement is still starting, so
+# the surviving worker accepts all of them and, the load balancer's connections being long-lived,
+# keeps them: one worker then serves everything while the new one idles. So no connection carries
+# more than this many requests (nginx's keepalive_requests, same default): its last response says
+# "Connection: close", the balancer reconnects, and an idle worker is the first to accept.
+KEEPALIVE_REQUESTS = 1000
 # No control socket: it would be created under $HOME, and the root filesystem is read-only.
 control_socket_disable = True
 forwarded_allow_ips = "*"  # trust X-Forwarded-*: only the load balancer can reach the task
@@ -52,6 +58,20 @@ errorlog = "-"
 loglevel = ENV["LOG_LEVEL"].lower()
 logger_class = "config.gunicorn_logger.JsonAccessLogger"
 logconfig_dict = logging_config(ENV["LOG_LEVEL"], ENV["LOG_FORMAT"])
+
+
+def pre_request(worker, req) -> None:
+    """The last request a connection may carry announces ``Connection: close`` (see
+    KEEPALIVE_REQUESTS). Replaces gunicorn's default hook, which only logs at debug level."""
+    if req.req_number >= KEEPALIVE_REQUESTS:
+        req.must_close = True
+
+
+def worker_exit(server, worker) -> None:
+    """The probes counted since the last summary line (config.gunicorn_logger) are not lost."""
+    probes = getattr(worker.log, "probes", None)
+    if probes is not None:
+        worker.log.probe_summary(probes.take())
 
 
 def when_ready(server) -> None:

@@ -1,4 +1,10 @@
-"""A Redis cache that degrades instead of failing, for the session alias only.
+"""Django's Redis cache with one client per connection pool, and a variant that degrades instead
+of failing, for the session alias only.
+
+Django's ``RedisCacheClient.get_client`` builds a new ``redis.Redis`` around the pool on every
+cache call (about 0.03 ms of CPU each time, several calls per signed-in request); ``RedisCache``
+here builds it once per pool and reuses it. A ``redis.Redis`` on a pool is safe to share between
+threads and across a fork (the pool drops its parent's connections in the child).
 
 Sessions are ``cached_db``: the database holds every session and Redis is a read-through
 copy. Django's backend still raises when Redis is down, which would turn a cache outage
@@ -10,11 +16,32 @@ from __future__ import annotations
 
 import logging
 
+from django.core.cache.backends import redis as django_redis
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
-from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
+
+
+class PooledClientRedisCacheClient(django_redis.RedisCacheClient):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, object] = {}
+
+    def get_client(self, key=None, *, write=False):
+        index = self._get_connection_pool_index(write)
+        client = self._clients.get(index)
+        if client is None:
+            if index not in self._pools:
+                self._pools[index] = self._pool_class.from_url(self._servers[index], **self._pool_options)
+            client = self._clients[index] = self._client(connection_pool=self._pools[index])
+        return client
+
+
+class RedisCache(django_redis.RedisCache):
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = PooledClientRedisCacheClient
 
 
 def _warn(operation: str, exc: Exception) -> None:

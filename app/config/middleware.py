@@ -25,10 +25,14 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 
 
+def valid_request_id(candidate: str) -> bool:
+    return bool(_VALID_REQUEST_ID.match(candidate))
+
+
 def incoming_request_id(request) -> str:
     """The caller's X-Request-ID if well formed, else a new random id."""
     candidate = request.META.get("HTTP_X_REQUEST_ID", "")
-    return candidate if _VALID_REQUEST_ID.match(candidate) else uuid.uuid4().hex
+    return candidate if valid_request_id(candidate) else uuid.uuid4().hex
 
 
 class RequestIdMiddleware:

@@ -102,7 +102,7 @@ REDIS_URL = ENV["REDIS_URL"] or "redis://127.0.0.1:6379/0"
 REDIS_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2, "health_check_interval": 30}
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "config.cache.RedisCache",  # Django's, with one client per connection pool
         "LOCATION": REDIS_URL,
         "OPTIONS": REDIS_OPTIONS,
     },

@@ -93,9 +93,8 @@ def broker():
     client.close()
 
 
-def test_sigterm_finishes_short_tasks_and_requeues_long_ones(broker):
-    from config.celery import app
-
+def start_worker() -> tuple[subprocess.Popen, Output]:
+    """The Procfile's worker (prefork, concurrency 2) with the probe tasks, on the test queue."""
     env = app_env()
     env["PYTHONPATH"] += f":{REPO_ROOT}"
     worker = subprocess.Popen(
@@ -103,7 +102,31 @@ def test_sigterm_finishes_short_tasks_and_requeues_long_ones(broker):
          "-I", "tests.app.celery_probe", "-Q", QUEUE, "--concurrency", "2", "--loglevel", "INFO"],
         cwd=REPO_ROOT / "app", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    output = Output(worker.stdout)
+    return worker, Output(worker.stdout)
+
+
+def test_pool_children_share_the_preloaded_s3_client_and_time_limits_still_kill(broker):
+    from celery.exceptions import TimeLimitExceeded
+    from config.celery import app
+
+    worker, output = start_worker()
+    try:
+        output.wait_for("ready.")
+        inherited = app.send_task("keel_test.preloaded", queue=QUEUE)
+        stuck = app.send_task("keel_test.stubborn", args=[30], queue=QUEUE, soft_time_limit=1, time_limit=2)
+        # Loaded in the main process before the fork, not by the task, and the heap frozen there.
+        assert inherited.get(timeout=30) == {"boto3_loaded": True, "s3_resource_inherited": True, "frozen": True}
+        with pytest.raises(TimeLimitExceeded):  # the prefork pool still kills a stuck child
+            stuck.get(timeout=30)
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+def test_sigterm_finishes_short_tasks_and_requeues_long_ones(broker):
+    from config.celery import app
+
+    worker, output = start_worker()
     try:
         output.wait_for("ready.")
         token = REQUEST_ID.set("upload-req-1")  # as if enqueued while serving a request

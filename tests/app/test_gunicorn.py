@@ -63,17 +63,33 @@ def test_sigterm_lets_the_in_flight_request_finish_then_the_master_exits(gunicor
 
 def test_access_log_is_json_with_the_request_id_echoed(gunicorn):
     process, port = gunicorn
-    status, headers, _ = get(port, contract.HEALTH_PATH, {"X-Request-ID": "probe-42", "Host": "10.0.1.23"})
-    assert status == 200 and headers["X-Request-ID"] == "probe-42"
+    status, headers, _ = get(port, contract.READY_PATH, {"X-Request-ID": "user-42", "Host": "10.0.1.23"})
+    assert status == 200 and headers["X-Request-ID"] == "user-42"
     process.send_signal(signal.SIGTERM)
     stdout, _ = process.communicate(timeout=contract.WEB_GRACEFUL_TIMEOUT)
 
     access = [line for line in json_lines(stdout) if line["logger"] == "gunicorn.access"]
     assert len(access) == 1  # exactly one request was served
     entry = access[0]
-    assert entry["request_id"] == "probe-42"
-    assert (entry["method"], entry["path"], entry["status"]) == ("GET", "/healthz", 200)
+    assert entry["request_id"] == "user-42"
+    assert (entry["method"], entry["path"], entry["status"]) == ("GET", contract.READY_PATH, 200)
     assert {"timestamp", "level", "logger", "message", "duration_ms"} <= set(entry)
+
+
+def test_successful_probes_get_no_access_line_but_are_counted(gunicorn):
+    process, port = gunicorn
+    for _ in range(3):
+        status, headers, _ = get(port, contract.HEALTH_PATH, {"X-Request-ID": "probe-42", "Host": "10.0.1.23"})
+        assert status == 200 and headers["X-Request-ID"] == "probe-42"
+    get(port, contract.READY_PATH, {"Host": "10.0.1.23"})
+    process.send_signal(signal.SIGTERM)
+    stdout, _ = process.communicate(timeout=contract.WEB_GRACEFUL_TIMEOUT)
+
+    access = [line for line in json_lines(stdout) if line["logger"] == "gunicorn.access"]
+    assert [line["path"] for line in access if "probes" not in line] == [contract.READY_PATH]
+    # The exiting worker reports the probes no summary line has counted yet.
+    [summary] = [line for line in access if "probes" in line]
+    assert (summary["probes"], summary["path"], summary["status"]) == (3, contract.HEALTH_PATH, 200)
 
 
 def test_gunicorn_settings_come_from_the_contract_and_environment():

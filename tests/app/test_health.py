@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from config import contract
 from django.test import Client, override_settings
@@ -81,3 +83,44 @@ def test_readiness_is_bounded_when_a_service_hangs(monkeypatch):
 
     assert report["failing"] == ["database"]
     assert report["checks"]["database"]["error"] == "no answer within 0.2 s"
+
+
+def wsgi_get(path: str, **environ) -> tuple[str, dict, bytes]:
+    """One request through gunicorn's entry point, config.wsgi.application, as gunicorn calls it."""
+    from wsgiref.util import setup_testing_defaults
+
+    from config.wsgi import application
+
+    environ = {"PATH_INFO": path, "HTTP_HOST": "10.0.1.23", "wsgi.url_scheme": "http", **environ}
+    setup_testing_defaults(environ)
+    answer = {}
+    result = application(environ, lambda status, headers: answer.update(status=status, headers=headers))
+    try:
+        body = b"".join(result)
+    finally:
+        if hasattr(result, "close"):  # as a server does: Django's request_finished runs here
+            result.close()
+    return answer["status"], dict(answer["headers"]), body
+
+
+def test_the_wsgi_entry_point_answers_liveness_without_django(monkeypatch):
+    import config.wsgi
+
+    def django_must_not_run(environ, start_response):
+        raise AssertionError("the probe reached Django's handler")
+
+    monkeypatch.setattr(config.wsgi, "django_application", django_must_not_run)
+    for path in (contract.HEALTH_PATH, contract.HEALTH_PATH + "/"):
+        status, headers, body = wsgi_get(path, HTTP_X_REQUEST_ID="probe-7")
+        assert (status, json.loads(body)) == ("200 OK", {"status": "ok"})
+        assert headers["Cache-Control"] == "no-store" and headers["X-Request-ID"] == "probe-7"
+        assert headers["Content-Type"] == "application/json" and int(headers["Content-Length"]) == len(body)
+    _, headers, _ = wsgi_get(contract.HEALTH_PATH, HTTP_X_REQUEST_ID="bad id\nInjected: 1")
+    assert len(headers["X-Request-ID"]) == 32  # an unsafe id is replaced, as the middleware does
+
+
+def test_the_wsgi_entry_point_sends_every_other_path_to_django():
+    # Host validation and the HTTPS redirect still guard everything but the probe.
+    assert wsgi_get("/accounts/login/")[0].startswith("400")
+    assert wsgi_get("/accounts/login/", HTTP_HOST="testserver")[0].startswith("301")
+    assert wsgi_get(contract.HEALTH_PATH + "x")[0].startswith("400")

@@ -57,15 +57,65 @@ def test_listed_download_url_is_our_view_which_redirects_to_a_fresh_presigned_ur
         assert fetched.read() == b"listed bytes"
 
 
-def test_a_full_page_costs_the_same_queries_as_one_document(browser, make_document, django_assert_num_queries):
+@pytest.fixture
+def redis_traffic(monkeypatch):
+    """Round trips to Redis (each command or pipeline sent) and redis.Redis clients built, counted
+    in this process while the test runs."""
+    import redis
+    from redis.connection import AbstractConnection
+
+    counts = {"round_trips": 0, "clients_built": 0}
+    send, build = AbstractConnection.send_packed_command, redis.Redis.__init__
+
+    def counted_send(self, *args, **kwargs):
+        counts["round_trips"] += 1
+        return send(self, *args, **kwargs)
+
+    def counted_build(self, *args, **kwargs):
+        counts["clients_built"] += 1
+        return build(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted_send)
+    monkeypatch.setattr(redis.Redis, "__init__", counted_build)
+    return counts
+
+
+def test_a_page_that_is_not_full_costs_two_queries_and_one_redis_round_trip(
+        browser, make_document, django_assert_num_queries, redis_traffic):
     make_document(browser.user)
-    browser.get("/api/documents/")  # the session is now cached, as on every later request
-    with django_assert_num_queries(3) as one:  # the signed-in user, the page's count and its rows
-        assert browser.get("/api/documents/").json()["count"] == 1
+    browser.get("/api/documents/")  # the session is now cached and the csrftoken cookie set, as later on
     for n in range(4):
         make_document(browser.user, b"more", f"{n}.txt")
-    with django_assert_num_queries(len(one.captured_queries)):  # no query per row
-        assert browser.get("/api/documents/").json()["count"] == 5
+    redis_traffic.update(round_trips=0, clients_built=0)
+    with django_assert_num_queries(2):  # the signed-in user and the page's rows: no COUNT, none per row
+        response = browser.get("/api/documents/")
+    assert response.json()["count"] == 5 and len(response.json()["results"]) == 5
+    assert redis_traffic == {"round_trips": 1, "clients_built": 0}  # the session, on the client built before
+    assert "csrftoken" not in response.cookies  # the caller has it: not re-masked and re-sent
+
+
+def test_a_full_page_counts_the_rest_with_one_more_query(browser, django_assert_num_queries):
+    from documents.api import PAGE_SIZE
+
+    Document.objects.bulk_create(
+        Document(owner=browser.user, original_name=f"{n}.txt", file=f"documents/{n}.txt") for n in range(PAGE_SIZE + 3))
+    browser.get("/api/documents/")
+    with django_assert_num_queries(3):  # the signed-in user, the page's rows and the COUNT
+        first = browser.get("/api/documents/").json()
+    assert (first["count"], len(first["results"]), first["previous"]) == (PAGE_SIZE + 3, PAGE_SIZE, None)
+    assert first["next"].endswith("/api/documents/?page=2")
+    with django_assert_num_queries(2):  # the last page is not full: its rows give the count
+        last = browser.get("/api/documents/?page=2").json()
+    assert (last["count"], len(last["results"]), last["next"]) == (PAGE_SIZE + 3, 3, None)
+    assert last["previous"].endswith("/api/documents/?page=1")
+    assert {d["id"] for d in first["results"]}.isdisjoint(d["id"] for d in last["results"])
+    missing = browser.get("/api/documents/?page=3")
+    assert missing.status_code == 404 and missing.json()["error"] == "no page '3': pages run from 1 to 2"
+
+
+def test_a_client_without_the_csrftoken_cookie_gets_one(browser):
+    response = browser.get("/api/documents/")
+    assert response.cookies["csrftoken"].value
 
 
 def test_list_and_detail_show_only_the_callers_documents(browser, make_document, other_user):
