@@ -120,3 +120,23 @@ def test_loading_the_app_installs_no_signal_handler():
     assert result.returncode == 0, result.stderr
     before, after = json.loads(result.stdout.splitlines()[-1])
     assert after == before
+
+
+def test_a_kept_alive_connection_is_closed_after_its_request_quota(gunicorn):
+    """So that connections a recycled worker dropped spread again over the workers (gunicorn.conf.py)."""
+    import http.client
+    import runpy
+
+    quota = runpy.run_path(str(REPO_ROOT / "app" / "gunicorn.conf.py"))["KEEPALIVE_REQUESTS"]
+    _, port = gunicorn
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        answers = []
+        for _ in range(quota):
+            conn.request("GET", contract.HEALTH_PATH)
+            response = conn.getresponse()
+            response.read()
+            answers.append(response.getheader("Connection"))
+    finally:
+        conn.close()
+    assert set(answers[:-1]) == {"keep-alive"} and answers[-1] == "close"
