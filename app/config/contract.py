@@ -31,6 +31,7 @@ source      who provides the value on AWS: ``stack`` (the Pulumi program always
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 KINDS = ("str", "bool", "int", "url", "list", "choice")
@@ -198,6 +199,11 @@ def broker_database(cache_database: int) -> int:
     URL from REDIS_URL with this rule, and the stack writes the broker secret with it.
     """
     return 2 if cache_database == 1 else 1
+
+
+# Names that by convention hold credentials (STRIPE_API_KEY, GITHUB_TOKEN, SMTP_PASSWORD, SENTRY_DSN):
+# a variable outside the contract with such a name is treated as secret (never echoed, redacted).
+CREDENTIAL_NAME = re.compile(r"(^|_)(KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIALS?|DSN)$", re.IGNORECASE)
 
 
 def secret_names() -> tuple[str, ...]:

@@ -19,7 +19,8 @@ from email.utils import parseaddr
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from config.contract import BY_NAME, CONTRACT, Var, broker_database
+from config.contract import BY_NAME, CONTRACT, CREDENTIAL_NAME, Var, broker_database
+from config.logs import add_redacted_value
 
 EX_CONFIG = 78  # sysexits.h: configuration error
 TRUE_WORDS = ("true", "1", "yes", "on")
@@ -98,7 +99,7 @@ def _parse_url(var: Var, raw: str) -> str:
     except ValueError as exc:
         raise _Invalid(f"{_shown(var, raw)} is not a valid URL ({exc})") from None
     if not parts.scheme or "://" not in value:
-        raise _Invalid(f"{_shown(var, raw)} is not a URL (expected {var.schemes[0]}://...)")
+        raise _Invalid(f"{_shown(var, raw)} is not a URL (expected {(var.schemes or ('https',))[0]}://...)")
     if var.schemes and parts.scheme not in var.schemes:
         raise _Invalid(f"scheme {parts.scheme!r} is not one of {', '.join(var.schemes)}")
     if parts.scheme in HOSTLESS_SCHEMES:
@@ -313,15 +314,56 @@ def load_or_exit() -> dict[str, Any]:
     return _LOADED
 
 
+def _credential_strings(value: Any) -> set[str]:
+    """The strings of a secret value worth redacting: itself, and the password of a URL."""
+    found: set[str] = set()
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, str) and len(item) >= 6:
+            found.add(item)
+            password = urlsplit(item).password if "://" in item else None
+            if password and len(password) >= 4:
+                found.add(password)
+    return found
+
+
 def secret_values(values: Mapping[str, Any]) -> list[str]:
     """The credential strings present in a configuration, for redaction (longest first)."""
     found: set[str] = set()
     for name in (var.name for var in CONTRACT if var.secret):
-        value = values.get(name)
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, str) and len(item) >= 6:
-                found.add(item)
-                password = urlsplit(item).password if "://" in item else None
-                if password and len(password) >= 4:
-                    found.add(password)
+        found |= _credential_strings(values.get(name))
     return sorted(found, key=len, reverse=True)
+
+
+# --- Variables outside the contract ------------------------------------------------------------
+OWN_EXAMPLES = {"str": "text", "int": "42", "bool": "true", "list": "a,b", "url": "https://host.example.com/path"}
+
+
+def env(name: str, default: Any = None, *, cast: str = "str", secret: bool | None = None) -> Any:
+    """A variable the contract does not declare (a team's own: SENTRY_DSN, STRIPE_API_KEY...).
+
+    Unset or empty gives ``default``; otherwise the value parsed as ``cast`` (str, int, bool, list,
+    url) with the contract's parsers, and a bad one stops the process like a contract problem: one
+    line naming the variable, exit status 78. ``secret`` (by default: the name ends in _KEY, _SECRET,
+    _TOKEN, _PASSWORD or _DSN) keeps the value out of messages and redacts it from every log line.
+
+    A variable declared in the contract returns the contract's validated value (``default`` and
+    ``cast`` are then ignored), so adding one to config/contract.py changes no call site.
+    """
+    if name in BY_NAME:
+        return load_or_exit()[name]
+    if cast not in OWN_EXAMPLES:
+        raise ValueError(f"env({name!r}): cast {cast!r} is not one of {', '.join(OWN_EXAMPLES)}")
+    secret = bool(CREDENTIAL_NAME.search(name)) if secret is None else secret
+    raw = os.environ.get(name, "")
+    if raw.strip() == "":
+        return default
+    var = Var(name, cast, f"Read as {cast} by env({name!r}) (not in config/contract.py).",
+              example=OWN_EXAMPLES[cast], secret=secret, source="user")
+    value, problem = _parse_one(var, {name: raw}, debug=True)
+    if problem:
+        print(format_problems([problem]), file=sys.stderr, flush=True)
+        raise SystemExit(EX_CONFIG)
+    if secret:
+        for text in _credential_strings(value):
+            add_redacted_value(text)
+    return value

@@ -264,3 +264,9 @@ LOG_LEVEL = ENV["LOG_LEVEL"]
 LOG_FORMAT = ENV["LOG_FORMAT"]
 LOGGING = logging_config(LOG_LEVEL, LOG_FORMAT)
 logging.captureWarnings(True)  # Python warnings become log lines, JSON like the rest
+
+# --- Your own settings ---------------------------------------------------------------------------
+# Read a variable the contract does not declare with config.env.env(), e.g.
+#     SENTRY_DSN = env("SENTRY_DSN", default=None, cast="url")
+# and add one Var to config/contract.py when it should be validated at start and documented
+# (docs/configuration.md, "Your own variables").
