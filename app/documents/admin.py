@@ -35,6 +35,11 @@ class DocumentAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    def has_change_permission(self, request, obj: Document | None = None) -> bool:
+        # Every field is read-only, so the page is a view: no Save buttons that would save nothing.
+        # Deleting and the "process again" action stay available.
+        return False
+
     @admin.display(description="Object")
     def download(self, document: Document) -> str:
         url = presigned_url(document.file) or reverse("documents:download", args=[document.pk])

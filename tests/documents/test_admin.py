@@ -72,3 +72,15 @@ def test_staff_with_view_permission_can_follow_the_download_link(admin_browser, 
     response = admin_browser.get(f"/documents/{document.pk}/download/")
     assert response.status_code == 302
     assert document.file.name in response["Location"]
+
+
+def test_admin_document_page_is_read_only_without_save_buttons(admin_browser, make_document, user):
+    document = make_document(user, b"x", "read-only.txt")
+    url = f"/admin/documents/document/{document.pk}/change/"
+    page = admin_browser.get(url).content.decode()
+
+    assert 'name="_save"' not in page and 'name="_continue"' not in page and 'name="_addanother"' not in page
+    assert f"/admin/documents/document/{document.pk}/delete/" in page  # deleting stays possible
+    assert admin_browser.post(url, {"original_name": "renamed.txt"}).status_code == 403
+    document.refresh_from_db()
+    assert document.original_name == "read-only.txt"
