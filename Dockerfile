@@ -64,3 +64,7 @@ EXPOSE 8000
 # The web process; ECS and docker compose set each process's command from the Procfile.
 # Exec form, so gunicorn is PID 1's direct target for SIGTERM.
 CMD ["gunicorn", "--config", "gunicorn.conf.py", "config.wsgi"]
+# The commit the sources come from (the Pulumi program passes it: keel.components.image.source_revision),
+# as the OCI label `keel promote` and `keel rollback` show. Last, so a new value rebuilds no layer.
+ARG GIT_REVISION=unknown
+LABEL org.opencontainers.image.revision=$GIT_REVISION

@@ -15,7 +15,7 @@ from keel.components.deploy_check import DeployCheck, DeployCheckArgs
 from keel.components.dns import Alias, AliasArgs
 from keel.components.endpoints import Endpoints, EndpointsArgs
 from keel.components.iam import RdsMonitoringRole, Roles, RolesArgs
-from keel.components.image import Image, ImageArgs
+from keel.components.image import Image, ImageArgs, source_revision
 from keel.components.kms import Key, KeyArgs
 from keel.components.loadbalancer import LoadBalancer, LoadBalancerArgs, Maintenance
 from keel.components.logs import LogGroups, LogGroupsArgs
@@ -131,10 +131,16 @@ database_secret_arn = database.master_secret_arn if cfg.creates_database else No
 # --- image ---------------------------------------------------------------------------------------
 repository = Repository("ecr", RepositoryArgs(name=prefix, kms_key_arn=kms_arn, force_delete=not cfg.protect_data,
                                               tags=tags))
-ecr_token = aws.ecr.get_authorization_token_output(registry_id=repository.registry_id)
-image = Image("app", ImageArgs(repository_url=repository.url,
-                               registry_server=repository.url.apply(lambda url: url.split("/")[0]),
-                               registry_username=ecr_token.user_name, registry_password=ecr_token.password))
+if cfg.image:  # pinned (keel promote / keel rollback): deploy exactly that digest, build nothing
+    image_ref, image_revision = pulumi.Output.from_input(cfg.image), cfg.image_revision
+else:
+    ecr_token = aws.ecr.get_authorization_token_output(registry_id=repository.registry_id)
+    image_revision = source_revision()
+    image = Image("app", ImageArgs(repository_url=repository.url,
+                                   registry_server=repository.url.apply(lambda url: url.split("/")[0]),
+                                   registry_username=ecr_token.user_name, registry_password=ecr_token.password,
+                                   build_args={"GIT_REVISION": image_revision} if image_revision else {}))
+    image_ref = image.ref
 
 # --- entry point ---------------------------------------------------------------------------------
 certificate_arn = cfg.certificate_arn
@@ -175,7 +181,7 @@ stack_values = pulumi.Output.all(host, app_url, media.name, pulumi.Output.all(**
     lambda v: StackValues(allowed_hosts=[v[0]], csrf_origins=[v[1]], bucket=v[2], region=cfg.region,
                           secret_refs=dict(v[3]), database_secret_arn=v[4], https=cfg.https, user_env=cfg.env))
 task_definitions = TaskDefinitions("task", TaskDefinitionsArgs(
-    family_prefix=prefix, sizes=cfg.processes, commands=commands, image_ref=image.ref, stack_values=stack_values,
+    family_prefix=prefix, sizes=cfg.processes, commands=commands, image_ref=image_ref, stack_values=stack_values,
     secrets_fingerprint=secrets.fingerprint, log_group_names=logs.names, region=cfg.region,
     stream_prefix=LOG_STREAM_PREFIX, execution_role_arn=roles.execution_role_arn,
     task_role_arn=roles.task_role_arn, exec_enabled=cfg.exec_enabled, tags=tags),
@@ -225,5 +231,6 @@ pulumi.export(outputs.LOG_GROUP_NAMES, {p: logs.names[p] for p in outputs.PROCES
 pulumi.export(outputs.LOG_STREAM_PREFIX, LOG_STREAM_PREFIX)
 pulumi.export(outputs.BUCKET_NAME, media.name)
 pulumi.export(outputs.REPOSITORY_URL, repository.url)
-pulumi.export(outputs.IMAGE_REF, image.ref)
+pulumi.export(outputs.IMAGE_REF, image_ref)
+pulumi.export(outputs.IMAGE_REVISION, image_revision)
 pulumi.export(outputs.EXEC_ENABLED, cfg.exec_enabled)

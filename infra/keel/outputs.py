@@ -24,6 +24,7 @@ LOG_STREAM_PREFIX = "logStreamPrefix"  # awslogs-stream-prefix: streams are PREF
 BUCKET_NAME = "bucketName"
 REPOSITORY_URL = "repositoryUrl"
 IMAGE_REF = "imageRef"  # repository@sha256:... the digest every task definition runs
+IMAGE_REVISION = "imageRevision"  # the git commit the image was built from (its revision label), or None
 EXEC_ENABLED = "execEnabled"  # whether ECS Exec (keel shell) is allowed on this stack
 STACK = "stack"
 

@@ -148,6 +148,10 @@ class StackConfig:
     # keep running) or "full" (worker and beat stop too); CIDRs that still reach the app.
     maintenance: str = "off"
     maintenance_allow: tuple[str, ...] = ()
+    # A pinned image (docs/delivery.md): deploy exactly this digest from the stack's own repository
+    # instead of building (`keel promote` sets both), and the git revision it was built from.
+    image: str | None = None
+    image_revision: str | None = None
     # Allowed but risky choices, reported by the program as Pulumi warnings.
     warnings: tuple[str, ...] = ()
 
@@ -241,7 +245,8 @@ SCALAR_KEYS = tuple(PRESET_VALUES["dev"])
 ENTRY_KEYS = ("preset", "domain", "certificateArn", "hostedZoneId", "env")
 SECRET_KEYS = ("databaseUrl", "redisUrl", "djangoSecretKey", "djangoSecretKeyFallbacks")
 MAINTENANCE_KEYS = ("maintenance", "maintenanceAllow")
-KNOWN_KEYS = SCALAR_KEYS + ENTRY_KEYS + SECRET_KEYS + PROCESS_KEYS + MAINTENANCE_KEYS
+IMAGE_KEYS = ("image", "imageRevision")
+KNOWN_KEYS = SCALAR_KEYS + ENTRY_KEYS + SECRET_KEYS + PROCESS_KEYS + MAINTENANCE_KEYS + IMAGE_KEYS
 PROCESS_FIELDS = {"cpu": "cpu", "memory": "memory", "count": "count", "minCount": "min_count",
                   "maxCount": "max_count", "cpuTarget": "cpu_target", "requestsPerTarget": "requests_per_target"}
 
@@ -444,6 +449,35 @@ MAX_MAINTENANCE_ALLOW = 5
 MAINTENANCE_MODES = {"false": "off", "true": "on", "full": "full"}
 
 
+# An image in ECR by digest: ACCOUNT.dkr.ecr.REGION.amazonaws.com[.cn]/REPOSITORY@sha256:HEX.
+ECR_IMAGE_BY_DIGEST = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/(?P<repository>[a-z0-9._/-]+)"
+    r"@sha256:[0-9a-f]{64}$")
+GIT_REVISION = re.compile(r"^[0-9a-f]{7,40}(-dirty)?$")
+
+
+def _read_image(reader: _Reader, ns: str, own: dict[str, str], region: str | None,
+                repository: str) -> tuple[str | None, str | None]:
+    """keel:image (a digest in this stack's own ECR repository) and keel:imageRevision."""
+    image, revision = own.get("image") or None, own.get("imageRevision") or None
+    if revision is not None and (image is None or not GIT_REVISION.match(revision)):
+        reader.fail(f"{ns}imageRevision", revision, f"a git revision (7-40 hex digits), together with {ns}image")
+        revision = None
+    if image is None:
+        return None, revision
+    found = ECR_IMAGE_BY_DIGEST.match(image)
+    if found is None:
+        reader.fail(f"{ns}image", image, "an ECR image by digest, ACCOUNT.dkr.ecr.REGION.amazonaws.com/"
+                    f"{repository}@sha256:<64 hex digits> (a tag can move; `keel promote` pins the digest)")
+        return None, revision
+    if found["repository"] != repository or (region and found["region"] != region):
+        reader.errors.append(
+            f"{ns}image = {image!r} is invalid: allowed only this stack's repository {repository} in {region} (its "
+            f"task execution role pulls from there): copy it with `keel promote --to <this stack>`")
+        return None, revision
+    return image, revision
+
+
 def _read_maintenance(reader: _Reader, ns: str, own: dict[str, str]) -> tuple[str, tuple[str, ...]]:
     """("off" | "on" | "full", allowed CIDRs) from keel:maintenance and keel:maintenanceAllow."""
     raw = str(own.get("maintenance", "false")).strip().lower()
@@ -521,6 +555,7 @@ def load(raw: dict[str, str], stack: str, project: str = "keel") -> StackConfig:
     _check_secret_keys(reader, ns, secret_key, fallbacks)
     env = _check_env(reader, own.get("env"))
     maintenance, maintenance_allow = _read_maintenance(reader, ns, own)
+    image, image_revision = _read_image(reader, ns, own, raw.get("aws:region"), f"{project}-{stack}")
 
     _check_relations(reader, ns, values)
 
@@ -532,7 +567,7 @@ def load(raw: dict[str, str], stack: str, project: str = "keel") -> StackConfig:
         domain=domain, certificate_arn=certificate_arn, hosted_zone_id=hosted_zone_id, processes=processes,
         database_url=database_url, redis_url=redis_url, django_secret_key=secret_key,
         django_secret_key_fallbacks=fallbacks, env=env, maintenance=maintenance,
-        maintenance_allow=maintenance_allow, **values,
+        maintenance_allow=maintenance_allow, image=image, image_revision=image_revision, **values,
     )
 
 

@@ -157,9 +157,20 @@ def test_main_deploys_staging_and_prod_needs_a_manual_dispatch_with_approval():
     assert calls["staging"]["with"]["stack"] == "staging" and calls["staging"]["with"]["command"] == "up"
     assert "github.event_name == 'push'" in calls["staging"]["if"]
     prod = calls["prod"]
-    assert prod["with"] == {"command": "up", "stack": "prod", "environment": "production"}
+    # prod deploys the digest staging runs (keel promote), never a build of its own.
+    assert prod["with"] == {"command": "up", "stack": "prod", "environment": "production", "promote_from": "staging"}
     assert "github.event_name == 'workflow_dispatch'" in prod["if"] and "push" not in prod["if"]
     assert all(job["needs"] == "checks" for job in calls.values())
+
+
+def test_promotion_pins_the_image_before_pulumi_up_runs():
+    steps = load(WORKFLOWS / "pulumi.yml")["jobs"]["pulumi"]["steps"]
+    runs = [step.get("run", "") for step in steps]
+    promote = next(i for i, run in enumerate(runs) if "keel promote" in run)
+    up = next(i for i, run in enumerate(runs) if 'pulumi "$COMMAND"' in run)
+    assert promote < up
+    assert steps[promote]["if"] == "inputs.command == 'up' && inputs.promote_from != ''"
+    assert '--from "$PROMOTE_FROM" --to "$STACK"' in runs[promote]  # inputs reach the shell as env, not text
 
 
 def test_docs_document_the_variables_the_workflows_read():

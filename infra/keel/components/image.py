@@ -15,6 +15,7 @@ import os
 import posixpath
 import re
 import stat
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,6 +169,29 @@ def context_digest(context: Path = ROOT) -> str:
     return digest.hexdigest()[:16]
 
 
+def source_revision(context: Path = ROOT) -> str | None:
+    """The git commit the image's sources come from: the newest commit that touched a file of the build
+    context, with "-dirty" when one of them has uncommitted changes; None outside a git checkout.
+
+    Only context files count, so a commit that changes nothing the image holds keeps the revision,
+    and with it the tag: no rebuild, no release.
+    """
+    files = list(context_files(context))
+
+    def git(*args: str) -> str | None:
+        try:
+            result = subprocess.run(["git", "-C", str(context), *args, "--", DOCKERFILE, *files],
+                                    capture_output=True, text=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return result.stdout.strip() if result.returncode == 0 else None
+
+    commit = git("log", "-1", "--format=%H")
+    if not commit:
+        return None
+    return commit + ("-dirty" if git("status", "--porcelain") else "")
+
+
 def image_tag(sources: str, platform: str, build_args: dict[str, str]) -> str:
     """The tag for these sources built for ``platform`` with ``build_args``: anything that changes the
     image's bytes changes the tag, so a rebuild never pushes a different image to an existing tag."""
@@ -182,7 +206,8 @@ class ImageArgs:
     registry_username: pulumi.Input[str]
     registry_password: pulumi.Input[str]  # the ECR authorization token's password (secret)
     platform: str = "linux/amd64"  # Fargate X86_64; also right when building on Apple Silicon
-    build_args: dict[str, str] = field(default_factory=dict)  # Dockerfile ARGs (none today)
+    # Dockerfile ARGs; GIT_REVISION labels the image (org.opencontainers.image.revision).
+    build_args: dict[str, str] = field(default_factory=dict)
     tag: str | None = None  # default: the hash of the build context, platform and build args
 
 
