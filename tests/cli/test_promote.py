@@ -7,11 +7,9 @@ real HTTP from a loopback server, as ECR's presigned download URLs serve them.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import json
 import subprocess
-import threading
 
 import boto3
 import pytest
@@ -19,6 +17,8 @@ from botocore.stub import ANY, Stubber
 from keel import outputs as out
 from keel.cli import main
 from keel.cli.context import Context
+
+from tests.loopback import serve
 
 from .conftest import stack_outputs
 
@@ -48,21 +48,9 @@ BLOBS = {digest_of(b): b for b in [CONFIG, *LAYERS]}
 
 @pytest.fixture(scope="module")
 def blob_server():
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = BLOBS[self.path.lstrip("/")]
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    """ECR's presigned layer URLs: each blob by its digest."""
+    with serve(lambda path: (200, {}, BLOBS[path.lstrip("/")])) as url:
+        yield url
 
 
 def ecr(region):

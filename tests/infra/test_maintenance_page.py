@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
 from pathlib import Path
 
 import pytest
 from keel.evaluate import evaluate_stack
 
 from tests import chromium
+from tests.loopback import serve
 
 from .test_maintenance import serving_listener
 
@@ -25,22 +24,10 @@ def fixed_response():
 @pytest.fixture(scope="module")
 def load_balancer(fixed_response):
     """A loopback server answering every path as the listener's default action would."""
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = fixed_response["messageBody"].encode()
-            self.send_response(int(fixed_response["statusCode"]))
-            self.send_header("Content-Type", fixed_response["contentType"])
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    answer = (int(fixed_response["statusCode"]), {"Content-Type": fixed_response["contentType"]},
+              fixed_response["messageBody"].encode())
+    with serve(lambda path: answer) as url:
+        yield url
 
 
 def test_chromium_renders_the_page_with_its_message(load_balancer):
