@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # app/: config.*
 
 from config import contract  # noqa: E402
 from config.env import load_or_exit  # noqa: E402
+from config.gunicorn_balance import ConnectionBoard, balance  # noqa: E402
 from config.logs import logging_config  # noqa: E402
 
 ENV = load_or_exit()
@@ -39,15 +40,25 @@ timeout = 30  # a worker silent this long is restarted
 # The heartbeat file lives in memory: the root filesystem is read-only and disk fchmod can stall.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 preload_app = True
-# Recycling bounds the memory a slow leak could take; with preloading a new worker is a fork, so
-# every few thousand requests costs little. The jitter keeps workers from recycling all at once.
-max_requests = 5000
-max_requests_jitter = 500
-# A recycled worker's kept-alive connections reconnect while its replacement is still starting, so
-# the surviving worker accepts all of them and, the load balancer's connections being long-lived,
-# keeps them: one worker then serves everything while the new one idles. So no connection carries
-# more than this many requests (nginx's keepalive_requests, same default): its last response says
-# "Connection: close", the balancer reconnects, and an idle worker is the first to accept.
+# Recycling bounds the memory a slow leak could take (none was seen: a worker stays near 60 MiB RSS
+# after 45,000 requests); with preloading a new worker is a fork. The jitter keeps workers from
+# recycling at once. Measured with bench/ (wrk, 16 kept-alive connections, two workers, /healthz;
+# issue 13), alternatives first:
+# - Count 5000 with gunicorn alone: after each recycle the replacement got no connections (they had
+#   all reconnected to the survivor), the busier worker's CPU share was 0.81-0.99 and req/s halved.
+#   Also without recycling the accept race left 12 of 16 connections on one worker (share 0.65).
+# - A per-connection request quota alone (1000; 300; 100): connections re-draw the same race,
+#   which the busier, already awake worker mostly wins: share 0.82-0.85 (1000), 0.55-0.57 (100).
+# - reuse_port (a listening socket per worker, the kernel spreads connections by hash): share 0.77-0.87
+#   with recycles and 438 failed requests, the connections queued on a recycled worker's socket.
+# - Chosen: least-connections accepting plus shedding a surplus after a recycle
+#   (config/gunicorn_balance.py): share 0.53-0.55 with 5-6 recycles per 10 s and none failed.
+#   At 20000 a recycle comes a quarter as often as at 5000, for a leak bound that is still a
+#   fraction of the task's memory; bench/RESULTS.md has the CPU per request with and without it.
+max_requests = 20000
+max_requests_jitter = 2000
+# No connection carries more than this many requests (nginx's keepalive_requests default): a backstop
+# that re-draws even a connection the balancing never had a reason to close.
 KEEPALIVE_REQUESTS = 1000
 # No control socket: it would be created under $HOME, and the root filesystem is read-only.
 control_socket_disable = True
@@ -61,10 +72,21 @@ logconfig_dict = logging_config(ENV["LOG_LEVEL"], ENV["LOG_FORMAT"])
 
 
 def pre_request(worker, req) -> None:
-    """The last request a connection may carry announces ``Connection: close`` (see
-    KEEPALIVE_REQUESTS). Replaces gunicorn's default hook, which only logs at debug level."""
-    if req.req_number >= KEEPALIVE_REQUESTS:
+    """This response says ``Connection: close`` when the connection has carried its quota of
+    requests or when this worker holds more connections than a sibling (config/gunicorn_balance.py).
+    Replaces gunicorn's default hook, which only logs at debug level."""
+    crowded = getattr(worker, "crowded", None)
+    if req.req_number >= KEEPALIVE_REQUESTS or (crowded is not None and crowded()):
         req.must_close = True
+
+
+# Created here, in the master, so that every worker it forks shares it (config/gunicorn_balance.py).
+CONNECTION_BOARD = ConnectionBoard()
+
+
+def post_worker_init(worker) -> None:
+    """Each worker takes new connections only while no sibling holds fewer (least connections)."""
+    balance(worker, CONNECTION_BOARD)
 
 
 def worker_exit(server, worker) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -140,3 +141,94 @@ def test_a_kept_alive_connection_is_closed_after_its_request_quota(gunicorn):
     finally:
         conn.close()
     assert set(answers[:-1]) == {"keep-alive"} and answers[-1] == "close"
+
+
+def connections_per_worker(master: int, port: int) -> list[int]:
+    """Established client connections each worker holds, from its own sockets (/proc)."""
+    from pathlib import Path
+
+    established = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            established.add(f"socket:[{fields[9]}]")
+    held = []
+    for pid in worker_pids(master):
+        fds = Path(f"/proc/{pid}/fd")
+        held.append(sum(1 for fd in fds.iterdir() if _readlink(fd) in established))
+    return sorted(held)
+
+
+def worker_pids(master: int) -> list[int]:
+    from pathlib import Path
+
+    return [int(pid) for task in Path(f"/proc/{master}/task").iterdir() for pid in (task / "children").read_text().split()]
+
+
+def _readlink(path) -> str:
+    import os
+
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
+
+
+def test_workers_share_kept_alive_connections_also_after_one_is_replaced():
+    """Least connections (config/gunicorn_balance.py): new connections go to the emptier worker, and
+    after a worker is replaced the survivor sheds its surplus with "Connection: close"."""
+    import http.client
+
+    port = free_port()
+    env = app_env(PORT=str(port), WEB_CONCURRENCY="2")
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "config.wsgi"],
+                               cwd=REPO_ROOT / "app", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    clients: list[http.client.HTTPConnection] = []
+
+    def ask(conn: http.client.HTTPConnection) -> str:
+        try:
+            conn.request("GET", contract.HEALTH_PATH)
+            response = conn.getresponse()
+        except (OSError, http.client.HTTPException):  # closed by the stopping worker: reopen, as a balancer does
+            conn.close()
+            conn.request("GET", contract.HEALTH_PATH)
+            response = conn.getresponse()
+        response.read()
+        return response.getheader("Connection")
+
+    def settle(expected: list[int]) -> list[int]:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            for conn in clients:  # a closed connection reopens, as a load balancer's would
+                if ask(conn) == "close":
+                    conn.close()
+            held = connections_per_worker(process.pid, port)
+            if held == expected:
+                return held
+            time.sleep(0.1)
+        return held
+
+    try:
+        wait_for_port(port, process)
+        assert harness_wait(lambda: len(connections_per_worker(process.pid, port)) == 2)
+        for _ in range(8):
+            clients.append(http.client.HTTPConnection("127.0.0.1", port, timeout=10))
+            ask(clients[-1])
+        assert connections_per_worker(process.pid, port) == [4, 4]
+
+        os.kill(worker_pids(process.pid)[0], signal.SIGTERM)  # as a recycle does: its connections reconnect to the survivor
+        assert settle([4, 4]) == [4, 4]
+    finally:
+        for conn in clients:
+            conn.close()
+        process.terminate()
+        process.wait(timeout=contract.WEB_GRACEFUL_TIMEOUT)
+
+
+def harness_wait(predicate, timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
