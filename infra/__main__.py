@@ -191,8 +191,8 @@ task_definitions = TaskDefinitions("task", TaskDefinitionsArgs(
 gate = [Release("release", ReleaseArgs(
     cluster_arn=cluster.arn, task_definition_arn=task_definitions.arns["release"], container_name="release",
     subnet_ids=network.private_subnet_ids, security_group_ids=[groups.tasks.id],
-    log_group_name=logs.names["release"], log_stream_prefix=LOG_STREAM_PREFIX, region=cfg.region,
-    profile=cfg.profile, timeout_minutes=cfg.release_timeout_minutes),
+    log_group_name=logs.names["release"], log_stream_prefix=LOG_STREAM_PREFIX,
+    aws=cfg.aws_identity, timeout_minutes=cfg.release_timeout_minutes),
     # Its task needs the security-group rules, NAT routes and role policies that no input of it references.
     opts=pulumi.ResourceOptions(depends_on=[network, groups, roles]))]
 services = Services("svc", ServicesArgs(
@@ -213,7 +213,7 @@ for process in ("web", "worker"):
 # ECS can report steady state after rolling back; fail `pulumi up` unless each service runs our revision.
 DeployCheck("deploy-check", DeployCheckArgs(
     cluster_arn=cluster.arn, services={p: (services.names[p], task_definitions.arns[p]) for p in outputs.SERVICES},
-    region=cfg.region, profile=cfg.profile, timeout_minutes=cfg.deploy_timeout_minutes),
+    aws=cfg.aws_identity, timeout_minutes=cfg.deploy_timeout_minutes),
     opts=pulumi.ResourceOptions(depends_on=list(services.services.values())))
 
 # --- outputs (names in keel/outputs.py; nothing secret) ---------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from keel import contract
+from keel.aws_identity import AwsIdentity
 
 PRESETS = ("dev", "staging", "prod")
 PROCESS_KEYS = ("web", "worker", "beat", "release")
@@ -154,6 +155,9 @@ class StackConfig:
     image_revision: str | None = None
     # Allowed but risky choices, reported by the program as Pulumi warnings.
     warnings: tuple[str, ...] = ()
+    # The pulumi-aws provider's identity settings (aws:region, aws:profile, aws:assumeRoles, ...):
+    # the release gate and deploy check act as the same identity (keel.aws_identity).
+    aws_identity: AwsIdentity = field(default_factory=AwsIdentity)
 
     @property
     def https(self) -> bool:
@@ -534,6 +538,8 @@ def load(raw: dict[str, str], stack: str, project: str = "keel") -> StackConfig:
         preset = "dev"
 
     region = _read_identity(reader, raw, stack, project)
+    aws_identity, aws_problems = AwsIdentity.from_provider_config(raw)
+    reader.errors.extend(aws_problems)
 
     values: dict[str, Any] = {}
     for name in SCALAR_KEYS:
@@ -564,6 +570,7 @@ def load(raw: dict[str, str], stack: str, project: str = "keel") -> StackConfig:
     return StackConfig(
         warnings=_unencrypted_url_warnings(ns, database_url, redis_url),
         stack=stack, preset=preset, project=project, region=region, profile=raw.get("aws:profile") or None,
+        aws_identity=aws_identity,
         domain=domain, certificate_arn=certificate_arn, hosted_zone_id=hosted_zone_id, processes=processes,
         database_url=database_url, redis_url=redis_url, django_secret_key=secret_key,
         django_secret_key_fallbacks=fallbacks, env=env, maintenance=maintenance,

@@ -5,7 +5,7 @@ stable; both callers code against it.
 
 Typical use::
 
-    runner = TaskRunner.from_aws(region="eu-west-1", profile=None)   # or TaskRunner(ecs, logs, ...)
+    runner = TaskRunner.from_aws(AwsIdentity(region="eu-west-1"))  # or TaskRunner(ecs, logs, ...)
     spec = TaskSpec(
         cluster="arn:aws:ecs:...:cluster/keel-staging",
         task_definition="arn:aws:ecs:...:task-definition/keel-staging-release:7",
@@ -53,7 +53,8 @@ Behaviour worth knowing:
 * A log read error other than "not yet" (say, no logs:GetLogEvents permission) ends the
   following, not the wait: it is passed on once as a line and kept in ``log_error``.
 * Clock, sleep and the boto3 clients are injectable, so tests with botocore's Stubber run in
-  milliseconds. ``aws_clients(region, profile, "ecs", "logs")`` makes real ones (standard chain).
+  milliseconds. ``aws_clients(identity, "ecs", "logs")`` makes real ones acting as pulumi-aws does
+  (``keel.aws_identity``: region, profile, shared files, assumed roles, endpoints; then the standard chain).
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+
+from keel.aws_identity import AwsIdentity, AwsIdentityError
 
 DEFAULT_STARTED_BY = "keel"
 RELEASE_STARTED_BY = "keel-release"  # the release gate's tasks (keel.components.release)
@@ -290,15 +293,13 @@ class TaskResult:
         return "\n".join(lines)
 
 
-def aws_clients(region: str | None, profile: str | None, *services: str) -> list[Any]:
-    """boto3 clients on the standard credential chain (env vars, profile, SSO, instance role),
-    with standard-mode retries so throttling during a long wait is absorbed."""
-    import boto3
-    from botocore.config import Config
-
-    session = boto3.session.Session(profile_name=profile or None, region_name=region or None)
-    config = Config(retries={"mode": "standard", "max_attempts": 10}, user_agent_extra="keel")
-    return [session.client(service, config=config) for service in services]
+def aws_clients(identity: AwsIdentity | None, *services: str) -> list[Any]:
+    """boto3 clients acting as the pulumi-aws provider would (see ``keel.aws_identity``); the
+    standard credential chain when the identity is empty. Raises AwsIdentityError as a TaskError."""
+    try:
+        return (identity or AwsIdentity()).clients(*services)
+    except AwsIdentityError as error:
+        raise TaskError(str(error)) from None
 
 
 def task_id_of(task_arn: str) -> str:
@@ -467,9 +468,9 @@ class TaskRunner:
         self.tail_size = tail_size
 
     @classmethod
-    def from_aws(cls, region: str | None = None, profile: str | None = None, **options: Any) -> TaskRunner:
-        """A runner on the standard credential chain (env vars, profile, SSO, instance role)."""
-        ecs, logs = aws_clients(region, profile, "ecs", "logs")
+    def from_aws(cls, identity: AwsIdentity | None = None, **options: Any) -> TaskRunner:
+        """A runner acting as pulumi-aws does (``aws_clients``)."""
+        ecs, logs = aws_clients(identity, "ecs", "logs")
         return cls(ecs, logs, **options)
 
     # --- starting and stopping ---------------------------------------------------------
@@ -735,6 +736,7 @@ def _result(
 
 __all__ = [
     "RELEASE_STARTED_BY",
+    "AwsIdentity",
     "LogFollower",
     "LogLine",
     "LogSource",

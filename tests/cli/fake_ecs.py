@@ -16,6 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
 
 
+def signer(authorization: str) -> tuple[str, str]:
+    """(access key id, region) of a SigV4 Authorization header: Credential=KEY/DATE/REGION/SERVICE/..."""
+    scope = authorization.partition("Credential=")[2].split(",")[0].split("/")
+    return (scope[0], scope[2]) if len(scope) >= 3 else ("", "")
+
+
 class FakeEcs:
     def __init__(self, task_arn: str, container: str, states: list[dict], on_running: Callable[[], None] = lambda: None):
         self.task_arn = task_arn
@@ -23,6 +29,8 @@ class FakeEcs:
         self.states = list(states)  # each: {"lastStatus": ..., "exitCode"?: ..., "stopCode"?: ...}
         self.on_running = on_running
         self.requests: list[tuple[str, dict]] = []
+        # (operation, access key id, region, session token) from each request's SigV4 signature
+        self.signatures: list[tuple[str, str, str, str | None]] = []
         self.stopped = threading.Event()
         self._lock = threading.Lock()
         self._current = {"lastStatus": "PROVISIONING"}
@@ -82,6 +90,8 @@ class FakeEcs:
             def do_POST(self):  # noqa: N802 - http.server's naming
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 operation = self.headers.get("X-Amz-Target", "").removeprefix(TARGET_PREFIX)
+                fake.signatures.append((operation, *signer(self.headers.get("Authorization", "")),
+                                        self.headers.get("X-Amz-Security-Token")))
                 try:
                     status, payload = 200, fake.answer(operation, body)
                 except LookupError:

@@ -147,7 +147,7 @@ def test_release_gate_and_deploy_check_use_the_providers_region_and_profile():
     runs = {r.name: r.plain_inputs for r in ev.resources if r.type.startswith("pulumi-python:dynamic")}
     assert {"release-run", "deploy-check-run"} <= set(runs)
     for inputs in runs.values():
-        assert (inputs["region"], inputs["profile"]) == ("eu-west-1", "acme-dev")
+        assert (inputs["aws"]["region"], inputs["aws"]["profile"]) == ("eu-west-1", "acme-dev")
     release = runs["release-run"]
     assert release["container_name"] == "release"
     assert release["task_definition_arn"] == ev.outputs["taskDefinitionArns"]["release"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from moto.server import ThreadedMotoServer
 
 from .stubs import FakeClock, make_client
 
@@ -27,3 +28,13 @@ def ecs():
 @pytest.fixture
 def logs():
     yield from _stubbed("logs")
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint():
+    """A moto server on loopback (S3, STS, CloudWatch Logs...), one per test module."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()

@@ -148,7 +148,7 @@ def test_unknown_service_is_named(watcher, ecs):
 
 def provider_props(tds=TD, **changes):
     values = {"cluster_arn": CLUSTER, "services": services_prop({p: (NAMES[p], tds[p]) for p in PROCESSES}),
-              "region": REGION, "profile": None, "timeout_minutes": 30.0, "summaries": None, "__provider": "x"}
+              "aws": {"region": REGION, "profile": None}, "timeout_minutes": 30.0, "summaries": None, "__provider": "x"}
     values.update(changes)
     return values
 
@@ -161,8 +161,8 @@ def test_provider_update_fails_the_pulumi_update_with_the_message(ecs, clock, ou
                              {"cluster": CLUSTER, "serviceName": NAMES["web"], "desiredStatus": "STOPPED"})
     made = []
 
-    def factory(region, profile):
-        made.append((region, profile))
+    def factory(identity):
+        made.append((identity.region, identity.profile))
         return DeployWatcher(ecs, clock=clock, sleep=clock.sleep, output=output[0])
 
     with pytest.raises(DeployFailed, match="service web"):
@@ -174,7 +174,7 @@ def test_provider_update_fails_the_pulumi_update_with_the_message(ecs, clock, ou
 
 def test_provider_create_records_the_summaries(ecs, clock, output):
     expect_services(ecs, [healthy(p) for p in PROCESSES])
-    provider = DeployCheckProvider(lambda r, p: DeployWatcher(ecs, clock=clock, sleep=clock.sleep, output=output[0]))
+    provider = DeployCheckProvider(lambda identity: DeployWatcher(ecs, clock=clock, sleep=clock.sleep, output=output[0]))
     result = provider.create(provider_props())
     assert result.outs["summaries"]["web"] == "COMPLETED on keel-staging-web:12"
     assert "__provider" not in result.outs
@@ -207,8 +207,8 @@ def test_provider_pickles_by_reference():
 
 def test_unknown_aws_profile_fails_with_a_clear_message(monkeypatch):
     monkeypatch.setattr("keel.components.deploy_check.say", lambda message, error=False: None)
-    with pytest.raises(DeployFailed, match=r"AWS is not reachable with region 'eu-west-1' and profile 'no-such-keel-profile'"):
-        DeployCheckProvider().create(provider_props(profile="no-such-keel-profile"))
+    with pytest.raises(DeployFailed, match=r"AWS is not reachable with region 'eu-west-1', profile 'no-such-keel-profile'"):
+        DeployCheckProvider().create(provider_props(aws={"region": REGION, "profile": "no-such-keel-profile"}))
 
 
 def test_describe_errors_are_tolerated_then_reported(ecs, clock, output):

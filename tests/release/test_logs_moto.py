@@ -12,7 +12,6 @@ import time
 import boto3
 import pytest
 from keel.tasks import LogFollower, LogSource
-from moto.server import ThreadedMotoServer
 
 from .stubs import (
     LOG_GROUP,
@@ -27,18 +26,9 @@ from .stubs import (
 )
 
 
-@pytest.fixture(scope="module")
-def logs_endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def cloudwatch(logs_endpoint, request):
-    client = boto3.client("logs", endpoint_url=logs_endpoint, region_name=REGION,
+def cloudwatch(moto_endpoint, request):
+    client = boto3.client("logs", endpoint_url=moto_endpoint, region_name=REGION,
                           aws_access_key_id="testing", aws_secret_access_key="testing")
     group = f"{LOG_GROUP}/{request.node.name}"  # one group per test: the server lives for the module
     client.create_log_group(logGroupName=group)

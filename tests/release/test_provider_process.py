@@ -76,7 +76,7 @@ def props(cluster, **changes):
         "__provider": serialize_provider(ReleaseProvider()),
         "cluster_arn": cluster, "task_definition_arn": TD, "container_name": "release",
         "subnet_ids": SUBNETS, "security_group_ids": SECURITY_GROUPS, "log_group_name": LOG_GROUP,
-        "log_stream_prefix": LOG_PREFIX, "region": REGION, "timeout_minutes": 30,
+        "log_stream_prefix": LOG_PREFIX, "aws": {"region": REGION}, "timeout_minutes": 30,
     }
     values.update(changes)
     return values

@@ -58,8 +58,7 @@ def props(**changes):
         "security_group_ids": list(SECURITY_GROUPS),
         "log_group_name": LOG_GROUP,
         "log_stream_prefix": LOG_PREFIX,
-        "region": "eu-west-1",
-        "profile": None,
+        "aws": {"region": "eu-west-1", "profile": None},
         "timeout_minutes": 30.0,  # numbers arrive as floats from the engine
         "task_arn": None,
         "task_id": None,
@@ -94,8 +93,8 @@ def output():
 def provider(ecs, logs, clock, output):
     used = []
 
-    def factory(region, profile):
-        used.append((region, profile))
+    def factory(identity):
+        used.append((identity.region, identity.profile))
         return make_runner(ecs, logs, clock, poll_interval=20.0)
 
     provider = ReleaseProvider(runner_factory=factory, output=output)
@@ -275,7 +274,8 @@ def test_diff_reruns_only_when_the_task_definition_changes():
     old = props(task_arn=TASK_ARN, exit_code=0)
 
     assert provider.diff("r", old, props()).changes is False
-    unrelated = props(subnet_ids=["subnet-0ccc"], timeout_minutes=45.0, profile="ops", __provider="b3RoZXI=")
+    unrelated = props(subnet_ids=["subnet-0ccc"], timeout_minutes=45.0, aws={"region": "eu-west-1", "profile": "ops"},
+                      __provider="b3RoZXI=")
     assert provider.diff("r", old, unrelated).changes is False
     changed = provider.diff("r", old, props(task_definition_arn=NEW_TD))
     assert changed.changes is True and changed.replaces == []  # an update: re-run, nothing replaced
@@ -350,8 +350,8 @@ def test_unknown_aws_profile_fails_with_a_clear_message(monkeypatch, output):
     provider = ReleaseProvider(output=output)  # the real boto3 session, as in `pulumi up`
 
     with pytest.raises(ReleaseFailed) as failure:
-        provider.create(props(profile="no-such-profile-for-keel"))
+        provider.create(props(aws={"region": "eu-west-1", "profile": "no-such-profile-for-keel"}))
 
     message = str(failure.value)
-    assert message.startswith("Release failed: AWS is not reachable with region 'eu-west-1' and profile 'no-such-profile-for-keel'")
+    assert message.startswith("Release failed: AWS is not reachable with region 'eu-west-1', profile 'no-such-profile-for-keel'")
     assert "The config profile (no-such-profile-for-keel) could not be found" in message

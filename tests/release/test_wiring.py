@@ -11,6 +11,7 @@ import asyncio
 
 import pulumi
 import pytest
+from keel.aws_identity import AwsIdentity
 from keel.components.deploy_check import DeployCheck, DeployCheckArgs
 from keel.components.release import Release, ReleaseArgs
 from pulumi.runtime.mocks import MockMonitor
@@ -51,7 +52,7 @@ def test_release_runs_the_release_task_definition_in_webs_network(stack):
     assert release["subnet_ids"] == network["subnets"]
     assert release["security_group_ids"] == network["securityGroups"]
     assert (release["log_group_name"], release["log_stream_prefix"]) == (logs["awslogs-group"], logs["awslogs-stream-prefix"])
-    assert release["region"] == stack.config["aws:region"] == logs["awslogs-region"]
+    assert release["aws"]["region"] == stack.config["aws:region"] == logs["awslogs-region"]
     assert release["cluster_arn"] == web_service(stack).plain_inputs["cluster"]
     assert 1 <= release["timeout_minutes"] <= 120
 
@@ -79,7 +80,7 @@ def test_deploy_check_verifies_each_service_against_its_task_definition(stack):
 
     assert set(check["services"]) == {"web", "worker", "beat"}
     assert wanted == services
-    assert check["region"] == stack.config["aws:region"]
+    assert check["aws"]["region"] == stack.config["aws:region"]
 
 
 # --- what depends_on means to the engine ------------------------------------------------------
@@ -114,13 +115,13 @@ def test_engine_orders_release_after_its_prerequisites_services_after_it_and_the
             cluster_arn="arn:aws:ecs:eu-west-1:123456789012:cluster/c",
             task_definition_arn="arn:aws:ecs:eu-west-1:123456789012:task-definition/keel-release:3",
             subnet_ids=["subnet-1"], security_group_ids=["sg-1"], log_group_name="/keel/release",
-            log_stream_prefix="keel", region="eu-west-1"), pulumi.ResourceOptions(depends_on=[prerequisite]))
+            log_stream_prefix="keel", aws=AwsIdentity(region="eu-west-1")), pulumi.ResourceOptions(depends_on=[prerequisite]))
         services = [pulumi.CustomResource("test:index:Service", p, {"name": p},
                                           pulumi.ResourceOptions(depends_on=[release])) for p in ("web", "worker", "beat")]
         check = DeployCheck("deploy-check", DeployCheckArgs(
             cluster_arn="arn:aws:ecs:eu-west-1:123456789012:cluster/c",
             services={s: (s, f"arn:aws:ecs:eu-west-1:123456789012:task-definition/keel-{s}:3") for s in ("web", "worker", "beat")},
-            region="eu-west-1"), pulumi.ResourceOptions(depends_on=services))
+            aws=AwsIdentity(region="eu-west-1")), pulumi.ResourceOptions(depends_on=services))
         return pulumi.Output.all(*(s.urn for s in services), check.summaries)
 
     program()

@@ -21,22 +21,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 from botocore.exceptions import BotoCoreError, ClientError
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+from keel.aws_identity import AwsIdentity
 from keel.components import PACKAGE
 from keel.components.release import (
     DEFAULT_TIMEOUT_MINUTES,
     child_options,
+    identity_from_props,
+    identity_props,
     is_unknown,
     say,
     timeout_failures,
 )
-from keel.tasks import aws_clients, format_elapsed, task_id_of
+from keel.tasks import TaskError, aws_clients, format_elapsed, task_id_of
 
 POLL_SECONDS = 15.0
 EVENTS_SHOWN = 8
@@ -57,14 +60,13 @@ class DeployCheckArgs:
 
     cluster_arn      the ECS cluster.
     services         {"web": (service name or ARN, task definition ARN it must run), ...}.
-    region, profile  the pulumi-aws provider's (standard credential chain otherwise).
+    aws              the pulumi-aws provider's identity settings (as for the release gate).
     timeout_minutes  how long a deployment may take before it counts as stuck (default 30).
     """
 
     cluster_arn: pulumi.Input[str]
     services: Mapping[str, tuple[pulumi.Input[str], pulumi.Input[str]]]
-    region: pulumi.Input[str]
-    profile: pulumi.Input[str] | None = None
+    aws: AwsIdentity = field(default_factory=AwsIdentity)
     timeout_minutes: pulumi.Input[int] = DEFAULT_TIMEOUT_MINUTES
 
 
@@ -255,14 +257,14 @@ def wanted_from_props(props: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return {p: (s["service_name"], s["task_definition_arn"]) for p, s in (props.get("services") or {}).items()}
 
 
-def default_ecs(region: str | None, profile: str | None) -> Any:
-    return aws_clients(region, profile, "ecs")[0]
+def default_ecs(identity: AwsIdentity) -> Any:
+    return aws_clients(identity, "ecs")[0]
 
 
 class DeployCheckProvider(ResourceProvider):
     """Waits for the services on create/update; check and diff never touch AWS."""
 
-    def __init__(self, watcher_factory: Callable[[str | None, str | None], DeployWatcher] | None = None):
+    def __init__(self, watcher_factory: Callable[[AwsIdentity], DeployWatcher] | None = None):
         super().__init__()
         self.watcher_factory = watcher_factory
 
@@ -300,19 +302,21 @@ class DeployCheckProvider(ResourceProvider):
         """Nothing to delete: the check only reads."""
 
     def _check(self, props: dict[str, Any]) -> dict[str, Any]:
-        region, profile = props.get("region") or None, props.get("profile") or None
+        identity = identity_from_props(props)
         timeout = float(props.get("timeout_minutes") or DEFAULT_TIMEOUT_MINUTES) * 60
         output: Callable[[str, bool], None] = say
         try:
-            watcher = (self.watcher_factory or default_watcher)(region, profile)
+            watcher = (self.watcher_factory or default_watcher)(identity)
             output = watcher.output
             summaries = watcher.wait(props["cluster_arn"], wanted_from_props(props), timeout)
         except DeployFailed as failure:
             message = str(failure)
+        except TaskError as error:  # a role that cannot be assumed
+            message = f"Deploy check failed: {error}"
         except BotoCoreError as error:  # no credentials, unknown profile, no region
             message = (
-                f"Deploy check failed: AWS is not reachable with region {region!r} and profile {profile!r}: "
-                f"{error}. Set aws:region/aws:profile or the AWS_* environment as for pulumi-aws."
+                f"Deploy check failed: AWS is not reachable with {identity.describe()}: {error}. "
+                "Set aws:region/aws:profile/aws:assumeRoles or the AWS_* environment as for pulumi-aws."
             )
         else:
             outs = {key: value for key, value in props.items() if key != "__provider"}
@@ -323,8 +327,8 @@ class DeployCheckProvider(ResourceProvider):
         raise DeployFailed(message)
 
 
-def default_watcher(region: str | None, profile: str | None) -> DeployWatcher:
-    return DeployWatcher(default_ecs(region, profile))
+def default_watcher(identity: AwsIdentity) -> DeployWatcher:
+    return DeployWatcher(default_ecs(identity))
 
 
 class DeployCheckRun(pulumi.dynamic.Resource, module="keel", name="DeployCheckRun"):
@@ -337,8 +341,7 @@ class DeployCheckRun(pulumi.dynamic.Resource, module="keel", name="DeployCheckRu
         props = {
             "cluster_arn": args.cluster_arn,
             "services": services_prop(args.services),
-            "region": args.region,
-            "profile": args.profile,
+            **identity_props(args.aws),
             "timeout_minutes": args.timeout_minutes,
             "summaries": None,
         }

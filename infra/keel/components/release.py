@@ -27,9 +27,10 @@ Output: the provider process has no engine connection, so ``pulumi.log.info`` wr
 diagnostics (shown live, and under "Diagnostics" at the end). Log lines are prefixed
 ``release |``.
 
-Credentials: ``region`` and ``profile`` come from the pulumi-aws provider configuration
-(``aws:region``, ``aws:profile``); otherwise boto3's standard chain (environment variables, SSO,
-instance roles) applies, the same chain pulumi-aws uses.
+Credentials: the gate acts as the same AWS identity as pulumi-aws: ``aws`` carries the provider's
+region, profile, shared files and endpoints, ``aws_assume_roles`` the roles (``keel.aws_identity``;
+a Pulumi secret, so an external ID or session policy is encrypted in the state), then boto3's
+standard chain (environment variables, SSO, instance roles) applies, as it does for pulumi-aws.
 
 The provider is serialized with dill into the stack state and loaded by the dynamic-provider
 process; it holds no clients or closures (they are created in that process), and its class is
@@ -41,13 +42,14 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 from botocore.exceptions import BotoCoreError
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+from keel.aws_identity import AwsIdentity
 from keel.components import PACKAGE
 from keel.tasks import (
     RELEASE_STARTED_BY,
@@ -104,8 +106,7 @@ class ReleaseArgs:
     security_group_ids   the task security group (same as web).
     log_group_name       the release container's awslogs group.
     log_stream_prefix    its awslogs-stream-prefix (streams are PREFIX/CONTAINER/TASK_ID).
-    region               AWS region (the pulumi-aws provider's).
-    profile              AWS shared-config profile (the pulumi-aws provider's), or None.
+    aws                  the pulumi-aws provider's identity settings (stack config aws:*).
     timeout_minutes      the task is stopped and the update fails after this long (default 30).
     """
 
@@ -115,9 +116,8 @@ class ReleaseArgs:
     security_group_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     log_group_name: pulumi.Input[str]
     log_stream_prefix: pulumi.Input[str]
-    region: pulumi.Input[str]
+    aws: AwsIdentity = field(default_factory=AwsIdentity)
     container_name: pulumi.Input[str] = "release"
-    profile: pulumi.Input[str] | None = None
     timeout_minutes: pulumi.Input[int] = DEFAULT_TIMEOUT_MINUTES
 
 
@@ -132,8 +132,7 @@ class ReleaseRequest:
     security_group_ids: tuple[str, ...]
     log_group_name: str
     log_stream_prefix: str
-    region: str | None
-    profile: str | None
+    aws: AwsIdentity
     timeout_minutes: int
 
     @classmethod
@@ -146,8 +145,7 @@ class ReleaseRequest:
             security_group_ids=tuple(props.get("security_group_ids") or ()),
             log_group_name=props["log_group_name"],
             log_stream_prefix=props["log_stream_prefix"],
-            region=props.get("region") or None,
-            profile=props.get("profile") or None,
+            aws=identity_from_props(props),
             timeout_minutes=int(props.get("timeout_minutes") or DEFAULT_TIMEOUT_MINUTES),
         )
 
@@ -203,20 +201,35 @@ def timeout_failures(props: dict[str, Any]) -> list[CheckFailure]:
     )]
 
 
-def default_runner(region: str | None, profile: str | None) -> TaskRunner:
-    return TaskRunner.from_aws(region=region, profile=profile)
+def identity_from_props(props: dict[str, Any]) -> AwsIdentity:
+    """The identity properties (state written before they existed has region/profile at the top)."""
+    if not props.get("aws"):
+        return AwsIdentity(region=props.get("region") or None, profile=props.get("profile") or None)
+    return AwsIdentity.from_props({**props["aws"], "assume_roles": props.get("aws_assume_roles") or []})
+
+
+def identity_props(identity: AwsIdentity) -> dict[str, Any]:
+    """The identity as two resource properties: ``aws`` in plain, and ``aws_assume_roles`` as a
+    secret (an external ID or session policy), kept apart so that only the roles are encrypted."""
+    plain = identity.to_props()
+    roles = plain.pop("assume_roles")
+    return {"aws": plain, "aws_assume_roles": pulumi.Output.secret(roles) if roles else []}
+
+
+def default_runner(identity: AwsIdentity) -> TaskRunner:
+    return TaskRunner.from_aws(identity)
 
 
 class ReleaseProvider(ResourceProvider):
     """Runs the release task on create/update; check and diff never touch AWS.
 
-    runner_factory(region, profile) -> TaskRunner and the output function are injectable for
+    runner_factory(identity) -> TaskRunner and the output function are injectable for
     tests; the defaults are module-level functions, so the provider pickles small.
     """
 
     def __init__(
         self,
-        runner_factory: Callable[[str | None, str | None], TaskRunner] | None = None,
+        runner_factory: Callable[[AwsIdentity], TaskRunner] | None = None,
         output: Callable[[str, bool], None] | None = None,
     ):
         super().__init__()
@@ -257,8 +270,8 @@ class ReleaseProvider(ResourceProvider):
             )
         except BotoCoreError as error:  # no credentials, unknown profile, no region
             message = (
-                f"Release failed: AWS is not reachable with region {request.region!r} and profile "
-                f"{request.profile!r}: {error}. Set aws:region/aws:profile or the AWS_* environment as for pulumi-aws.\n"
+                f"Release failed: AWS is not reachable with {request.aws.describe()}: {error}. "
+                "Set aws:region/aws:profile/aws:assumeRoles or the AWS_* environment as for pulumi-aws.\n"
                 f"{NOTHING_CHANGED}"
             )
         # Raised here, outside the handlers, so the error Pulumi shows has no chained traceback.
@@ -267,7 +280,7 @@ class ReleaseProvider(ResourceProvider):
 
     def _run(self, request: ReleaseRequest, props: dict[str, Any]) -> dict[str, Any]:
         factory = self.runner_factory or default_runner
-        runner = factory(request.region, request.profile)
+        runner = factory(request.aws)
         family = family_of(request.task_definition_arn)
         refuse_if_busy(runner, request.cluster_arn, family)
         self._say(f"release: running {request.task_definition_arn} (timeout {request.timeout_minutes} min)")
@@ -339,8 +352,7 @@ class ReleaseRun(pulumi.dynamic.Resource, module="keel", name="ReleaseRun"):
             "security_group_ids": args.security_group_ids,
             "log_group_name": args.log_group_name,
             "log_stream_prefix": args.log_stream_prefix,
-            "region": args.region,
-            "profile": args.profile,
+            **identity_props(args.aws),
             "timeout_minutes": args.timeout_minutes,
             # outputs, known after the run
             "task_arn": None,
