@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = REPO_ROOT / "app"
@@ -59,3 +62,29 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> 
 def json_lines(text: str) -> list[dict]:
     """Every non-empty line parsed as JSON (fails the test on any line that is not)."""
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@contextlib.contextmanager
+def web_process(**changes: str | None):
+    """The web process (gunicorn, one worker) on a free port; yields (base URL, its output so far)."""
+    port = free_port()
+    env = app_env(PORT=str(port), WEB_CONCURRENCY="1", DATABASE_URL=shared_test_database_url(), **changes)
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"], cwd=APP_DIR,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
+    reader.start()
+    try:
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}", output
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        reader.join(timeout=10)
+
+
+def shared_test_database_url() -> str:
+    """DATABASE_URL naming pytest-django's test database, so the web process sees the test's user."""
+    from django.db import connection
+
+    return urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + connection.settings_dict["NAME"]).geturl()

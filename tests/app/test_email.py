@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import email
 import http.cookiejar
 import json
 import os
 import re
-import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -19,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .helpers import APP_DIR, app_env, free_port, json_lines, run_app, wait_for_port
+from .helpers import app_env, free_port, json_lines, run_app, web_process
 
 DUMP = """
 import json, config.settings as s
@@ -107,32 +104,6 @@ class Visitor:
         assert status == 200, f"GET {path}: {status}"
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
         return self.open(path, urllib.parse.urlencode({"csrfmiddlewaretoken": token, **fields}).encode())
-
-
-@contextlib.contextmanager
-def web_process(**changes: str | None):
-    """The web process (gunicorn, one worker) on a free port; yields (base URL, its output so far)."""
-    port = free_port()
-    env = app_env(PORT=str(port), WEB_CONCURRENCY="1", DATABASE_URL=_test_database_url(), **changes)
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"], cwd=APP_DIR,
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output: list[str] = []
-    reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
-    reader.start()
-    try:
-        wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}", output
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
-        reader.join(timeout=10)
-
-
-def _test_database_url() -> str:
-    """DATABASE_URL naming pytest-django's test database, so the web process sees the test's user."""
-    from django.db import connection
-
-    return urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + connection.settings_dict["NAME"]).geturl()
 
 
 def _wait_for(read, what: str, timeout: float = 20):
