@@ -10,13 +10,19 @@ from keel.components.autoscaling import ScalingArgs, ServiceScaling
 from keel.components.cache import Cache, CacheArgs
 from keel.components.certificate import Certificate, CertificateArgs
 from keel.components.cluster import Cluster, ClusterArgs
-from keel.components.database import Database, DatabaseArgs, connection_url, log_group_names
+from keel.components.database import (
+    Database,
+    DatabaseArgs,
+    connection_url,
+    log_group_names,
+    storage_key_refusal,
+)
 from keel.components.deploy_check import DeployCheck, DeployCheckArgs
 from keel.components.dns import Alias, AliasArgs
 from keel.components.endpoints import Endpoints, EndpointsArgs
 from keel.components.iam import RdsMonitoringRole, Roles, RolesArgs
 from keel.components.image import Image, ImageArgs, source_revision
-from keel.components.kms import Key, KeyArgs
+from keel.components.kms import Key, KeyArgs, is_customer_managed
 from keel.components.loadbalancer import LoadBalancer, LoadBalancerArgs, Maintenance
 from keel.components.logs import LogGroups, LogGroupsArgs
 from keel.components.network import Network, NetworkArgs
@@ -42,6 +48,11 @@ try:
 except procfile.ProcfileError as error:
     raise pulumi.RunError(str(error)) from None  # the message alone, no traceback
 LOG_STREAM_PREFIX = cfg.project
+
+# A database keeps the storage key it was created with: a changed keel:kmsKey stops here, in preview.
+if cfg.creates_database and (refusal := storage_key_refusal(f"{prefix}-db", f"{cfg.project}:kmsKey", cfg.kms_key,
+                                                             is_customer_managed)):
+    raise pulumi.RunError(refusal)
 
 # --- encryption key, log bucket ---------------------------------------------------------------
 key = Key("kms", KeyArgs(name=prefix, account_id=account_id, region=cfg.region, protect=cfg.protect_data,
@@ -129,8 +140,8 @@ secret_refs = dict(secrets.arns)
 database_secret_arn = database.master_secret_arn if cfg.creates_database else None
 
 # --- image ---------------------------------------------------------------------------------------
-repository = Repository("ecr", RepositoryArgs(name=prefix, kms_key_arn=kms_arn, force_delete=not cfg.protect_data,
-                                              tags=tags))
+repository = Repository("ecr", RepositoryArgs(name=cfg.repository_name, kms_key_arn=kms_arn,
+                                              keep_on_delete=cfg.protect_data, tags=tags))
 if cfg.image:  # pinned (keel promote / keel rollback): deploy exactly that digest, build nothing
     image_ref, image_revision = pulumi.Output.from_input(cfg.image), cfg.image_revision
 else:

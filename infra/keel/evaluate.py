@@ -69,6 +69,7 @@ class ResourceRecord:
     depends_on: set[str] = field(default_factory=set)
     dependencies: set[tuple[str, str]] = field(default_factory=set)  # the same as (type, name): names repeat
     protect: bool = False
+    retain_on_delete: bool = False  # the engine forgets the resource instead of deleting it
     custom: bool = True
     # The URN the real engine gives it: the parent's whole type chain, joined by "$" (pulumi/pulumi,
     # pkg/resource/deploy/deployment.go, generateURN). Pulumi's mocks keep only the parent's own
@@ -168,8 +169,9 @@ ID_PREFIXES = {
 class KeelMocks:
     """Deterministic answers for every resource and provider call the program makes."""
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, invokes: dict[str, dict] | None = None) -> None:
         self.region = region
+        self.invokes = dict(invokes or {})  # token -> answer: what already exists in the account
         self.lock = threading.Lock()
         self.registered: list[tuple[str, str, dict, str, str | None, bool]] = []
 
@@ -187,6 +189,10 @@ class KeelMocks:
     def call(self, args) -> dict:
         token = args.token
         region = self.region
+        if token in self.invokes:
+            return self.invokes[token]
+        if token == "aws:rds/getInstances:getInstances":  # a new stack: no instance under its identifier yet
+            return {"instanceArns": [], "instanceIdentifiers": [], "id": region}
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             return {"names": [f"{region}{s}" for s in "abc"], "zoneIds": [f"euw1-az{i}" for i in (1, 2, 3)],
                     "id": region}
@@ -364,8 +370,12 @@ def _type_and_name(urn: str) -> tuple[str, str]:
 
 
 def evaluate_stack(stack: str, overrides: dict[str, Any] | None = None,
-                   project_root: str | Path | None = None, raise_errors: bool = True) -> Evaluation:
-    """Run the Pulumi program for ``stack`` under mocks; see the module docstring."""
+                   project_root: str | Path | None = None, raise_errors: bool = True,
+                   invokes: dict[str, dict] | None = None) -> Evaluation:
+    """Run the Pulumi program for ``stack`` under mocks; see the module docstring.
+
+    ``invokes`` answers lookups (provider functions, by token) with what already exists in the
+    account, e.g. an existing database; by default the account holds nothing of the stack's yet."""
     import pulumi
     from pulumi.runtime import mocks as pulumi_mocks
     from pulumi.runtime import settings as pulumi_settings
@@ -382,7 +392,7 @@ def evaluate_stack(stack: str, overrides: dict[str, Any] | None = None,
     region = config.get("aws:region", "us-east-1")
     evaluation = Evaluation(stack=stack, config=dict(config))
 
-    mocks = KeelMocks(region)
+    mocks = KeelMocks(region, invokes)
     collector = _WarningCollector()
     # Pulumi's mock engine logs program warnings here; each evaluation collects its own.
     logger = logging.getLogger("keel.evaluate.engine")
@@ -401,6 +411,7 @@ def evaluate_stack(stack: str, overrides: dict[str, Any] | None = None,
         captured[(args.type_, args.name)] = {
             "parent": getattr(parent, "_name", None),
             "protect": bool(getattr(args.opts, "protect", False)),
+            "retain_on_delete": bool(getattr(args.opts, "retain_on_delete", False)),
         }
         return None
 
@@ -462,7 +473,7 @@ def evaluate_stack(stack: str, overrides: dict[str, Any] | None = None,
             engine_urn=f"urn:pulumi:{stack}::{project}::{qualified_type((type_, name))}::{name}",
             parent=meta.get("parent"), dependencies=engine_dependencies.get((type_, name), set()),
             depends_on={dependency for _, dependency in engine_dependencies.get((type_, name), set())},
-            protect=meta.get("protect", False), custom=custom,
+            protect=meta.get("protect", False), retain_on_delete=meta.get("retain_on_delete", False), custom=custom,
         ))
     # Registration order depends on thread timing; a stable order makes runs comparable.
     evaluation.resources.sort(key=lambda r: (r.type, r.name))

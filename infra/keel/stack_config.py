@@ -184,6 +184,21 @@ class StackConfig:
         """Prefix of physical names: readable in the console, unique per project and stack."""
         return f"{self.project}-{self.stack}"
 
+    @property
+    def repository_name(self) -> str:
+        return repository_name(self.name_prefix, self.kms_key)
+
+
+def repository_name(name_prefix: str, kms_key: bool) -> str:
+    """The stack's ECR repository: ``<prefix>``, or ``<prefix>-cmk`` when keel:kmsKey encrypts its images.
+
+    ECR fixes a repository's encryption at creation (encryption_configuration forces a new repository)
+    and Pulumi creates the replacement before deleting the old one: with one name for both choices,
+    turning keel:kmsKey on or off would fail with "RepositoryAlreadyExistsException". The new name also
+    renames the image, so pulumi-docker pushes it into the new repository before the tasks move there.
+    """
+    return f"{name_prefix}-cmk" if kms_key else name_prefix
+
 
 def _process_presets(preset: str) -> dict[str, ProcessSize]:
     if preset == "prod":
@@ -561,7 +576,8 @@ def load(raw: dict[str, str], stack: str, project: str = "keel") -> StackConfig:
     _check_secret_keys(reader, ns, secret_key, fallbacks)
     env = _check_env(reader, own.get("env"))
     maintenance, maintenance_allow = _read_maintenance(reader, ns, own)
-    image, image_revision = _read_image(reader, ns, own, raw.get("aws:region"), f"{project}-{stack}")
+    image, image_revision = _read_image(reader, ns, own, raw.get("aws:region"),
+                                        repository_name(f"{project}-{stack}", bool(values.get("kms_key"))))
 
     _check_relations(reader, ns, values)
 

@@ -7,7 +7,7 @@ turns it on with ``keel:kmsKey true``) and reads what the stack would send to AW
 from __future__ import annotations
 
 import pytest
-from keel.evaluate import evaluate_stack
+from keel.evaluate import evaluate_stack, repo_root
 from keel_policy.engine import FAIL, evaluate
 from keel_policy.model import from_record
 from keel_policy.registry import Context
@@ -52,3 +52,61 @@ def test_without_exec_the_task_role_never_decrypts_with_the_key_directly(prod):
     for statement in task_policy_statements(prod):
         if any(action.startswith("kms:") for action in as_list(statement["Action"])):
             assert "kms:ViaService" in statement["Condition"]["StringEquals"], statement
+
+
+def test_the_database_storage_and_performance_insights_use_the_stack_key(prod, staging):
+    """Prod's snapshots (automated and final) are encrypted with the stack's key, as the docs say: an RDS
+    snapshot takes the instance's storage key."""
+    key = stack_key_arn(prod)
+    (instance,) = prod.by_type("aws:rds/instance:Instance")
+    assert instance.inputs["storageEncrypted"] is True
+    assert instance.inputs["kmsKeyId"] == key
+    assert instance.inputs["performanceInsightsKmsKeyId"] == key
+    assert instance.inputs["masterUserSecretKmsKeyId"] == key
+    (instance,) = staging.by_type("aws:rds/instance:Instance")  # key off: RDS's AWS-managed aws/rds key
+    assert instance.inputs["storageEncrypted"] is True and "kmsKeyId" not in instance.inputs
+
+
+# An account where the stack's database already exists, answered the way RDS DescribeDBInstances and
+# KMS DescribeKey answer the provider's lookups (pulumi-aws rds.getInstances / rds.getInstance / kms.getKey).
+AWS_RDS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/0aws0rds-1111-2222-3333-444455556666"
+CUSTOMER_KEY = "arn:aws:kms:eu-west-1:123456789012:key/cust0mer-1111-2222-3333-444455556666"
+
+
+def existing_database(identifier: str, key_arn: str, key_manager: str) -> dict[str, dict]:
+    return {
+        "aws:rds/getInstances:getInstances": {
+            "instanceIdentifiers": [identifier], "id": "eu-west-1",
+            "instanceArns": [f"arn:aws:rds:eu-west-1:123456789012:db:{identifier}"]},
+        "aws:rds/getInstance:getInstance": {"dbInstanceIdentifier": identifier, "storageEncrypted": True,
+                                             "kmsKeyId": key_arn, "id": identifier},
+        "aws:kms/getKey:getKey": {"arn": key_arn, "keyId": key_arn.rsplit("/", 1)[1], "keyManager": key_manager,
+                                  "id": key_arn},
+    }
+
+
+@pytest.mark.parametrize(("stack", "key_arn", "manager", "turned"), [
+    ("staging", AWS_RDS_KEY, "AWS", True),  # created without the stack key, keel:kmsKey turned on
+    ("prod", CUSTOMER_KEY, "CUSTOMER", False),  # created with it, turned off
+])
+def test_a_key_change_for_an_existing_database_is_refused_in_one_line_before_anything_changes(
+        stack, key_arn, manager, turned):
+    """RDS cannot re-encrypt an instance and its fixed identifier makes a replacement collide, after the
+    rest of the stack has already moved: the program stops first, naming the key and the way out."""
+    identifier = f"keel-{stack}-db"
+    refused = evaluate_stack(stack, overrides={"keel:kmsKey": turned}, raise_errors=False,
+                             invokes=existing_database(identifier, key_arn, manager))
+    message = str(refused.error)
+    assert refused.error is not None and "\n" not in message, message
+    for part in (f"keel:kmsKey = {str(turned).lower()}", identifier, f"back to {str(not turned).lower()}",
+                 "snapshot and restore", "docs/stack-config.md"):
+        assert part in message, (part, message)
+    assert not [r for r in refused.resources if r.custom], "nothing may be created or changed"
+    section = message.split('"')[1]  # the docs section the message names exists
+    assert f"## {section}\n" in (repo_root() / "docs" / "stack-config.md").read_text()
+
+
+def test_an_existing_database_with_the_same_key_choice_goes_ahead():
+    unchanged = evaluate_stack("staging", raise_errors=False,
+                               invokes=existing_database("keel-staging-db", AWS_RDS_KEY, "AWS"))
+    assert unchanged.error is None and unchanged.by_type("aws:rds/instance:Instance")

@@ -11,7 +11,7 @@ from keel.evaluate import ACCOUNT, evaluate_stack, repo_root
 from keel.stack_config import StackConfigError, load
 
 DIGEST = "sha256:" + "ab" * 32
-PROD_IMAGE = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/keel-prod@{DIGEST}"
+PROD_IMAGE = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/keel-prod-cmk@{DIGEST}"  # prod: keel:kmsKey on
 
 
 def images(ev) -> set[str]:

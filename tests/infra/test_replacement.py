@@ -10,6 +10,7 @@ import re
 
 import pytest
 from keel.components.cache import parameter_group_name
+from keel.evaluate import evaluate_stack
 
 from tests.infra.conftest import evaluated
 
@@ -68,3 +69,85 @@ def test_no_final_snapshot_no_suffix(dev):
     (instance,) = dev.by_type("aws:rds/instance:Instance")
     assert instance.inputs["skipFinalSnapshot"] is True and "finalSnapshotIdentifier" not in instance.inputs
     assert not dev.by_type("random:index/randomId:RandomId")
+
+
+# --- keel:kmsKey on an existing stack ----------------------------------------------------------------
+# What a changed keel:kmsKey changes, property by property, as terraform-provider-aws (which pulumi-aws
+# bridges) treats it: a ForceNew property replaces the resource, create before delete; any other
+# property is updated in place. Sources: internal/service/<service>/<resource>.go, the schema's ForceNew.
+REPLACES = {
+    ("aws:ecr/repository:Repository", "encryptionConfigurations"),  # ecr/repository.go: ForceNew
+    ("aws:ecr/repository:Repository", "name"),
+    ("aws:ecr/lifecyclePolicy:LifecyclePolicy", "repository"),  # no name of its own: cannot collide
+    ("aws:elasticache/replicationGroup:ReplicationGroup", "kmsKeyId"),  # elasticache/replication_group.go
+    ("aws:elasticache/replicationGroup:ReplicationGroup", "replicationGroupId"),
+    ("aws:rds/instance:Instance", "kmsKeyId"),  # rds/instance.go: ForceNew (storage key)
+    ("aws:ecs/taskDefinition:TaskDefinition", "containerDefinitions"),  # a new revision of the same family
+}
+UPDATES_IN_PLACE = {
+    ("aws:cloudwatch/logGroup:LogGroup", "kmsKeyId"),  # AssociateKmsKey / DisassociateKmsKey
+    ("aws:ecr/repository:Repository", "tags"),
+    ("aws:ecs/cluster:Cluster", "configuration"),  # UpdateCluster (the ECS Exec channel's key)
+    ("aws:iam/rolePolicy:RolePolicy", "policy"),
+    ("aws:rds/instance:Instance", "masterUserSecretKmsKeyId"),  # ModifyDBInstance
+    ("aws:rds/instance:Instance", "performanceInsightsKmsKeyId"),
+    ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "rules"),
+    ("aws:secretsmanager/secret:Secret", "kmsKeyId"),  # UpdateSecret
+    ("docker:index/image:Image", "imageName"),  # pulumi-docker builds and pushes to the new name
+}
+PHYSICAL_NAMES = ("name", "identifier", "replicationGroupId")
+# Replaced resources that cannot get a new name: refused in preview before anything changes.
+REFUSED = {"aws:rds/instance:Instance"}  # the storage key, see test_customer_key.py
+
+
+def key_flip_changes(stack_name: str):
+    """[(type, name, changed properties, before, after)] between the stack as committed and with
+    keel:kmsKey flipped."""
+    as_is = evaluated(stack_name)
+    flipped = evaluate_stack(stack_name, overrides={"keel:kmsKey": not bool(as_is.by_type("aws:kms/key:Key"))})
+    before = {(r.type, r.name): r for r in as_is.resources}
+    after = {(r.type, r.name): r for r in flipped.resources}
+    found = []
+    for key in sorted(set(before) & set(after)):
+        old, new = before[key].plain_inputs, after[key].plain_inputs
+        changed = {p for p in set(old) | set(new) if old.get(p) != new.get(p)}
+        if changed:
+            found.append((*key, changed, before[key], after[key]))
+    return found
+
+
+@pytest.mark.parametrize("stack_name", ["staging", "prod"])
+def test_flipping_keel_kms_key_replaces_nothing_under_the_same_name(stack_name):
+    """Create-before-delete of a resource with a fixed name fails with "already exists": every resource the
+    key change replaces gets a name of its own, or the program refuses the change first."""
+    for type_, name, changed, before, after in key_flip_changes(stack_name):
+        unclassified = {(type_, p) for p in changed} - REPLACES - UPDATES_IN_PLACE
+        assert not unclassified, f"a new consumer of the stack key: is {unclassified} a replacement?"
+        if not {(type_, p) for p in changed} & REPLACES or type_ in REFUSED:
+            continue
+        names = [p for p in PHYSICAL_NAMES if p in before.inputs]
+        assert all(before.inputs[p] != after.inputs[p] for p in names), (type_, name, names)
+        if before.protect:
+            # The engine refuses in preview to replace a resource protected before and after (pulumi/pulumi,
+            # pkg/resource/deploy/step_generator.go: "unable to replace resource ... marked for protection").
+            assert type_ == "aws:elasticache/replicationGroup:ReplicationGroup", (type_, name)
+
+
+def test_replaced_repository_and_cache_names_say_which_key_they_use(staging, prod):
+    (repo,) = staging.by_type("aws:ecr/repository:Repository")
+    (group,) = staging.by_type("aws:elasticache/replicationGroup:ReplicationGroup")
+    assert (repo.inputs["name"], group.inputs["replicationGroupId"]) == ("keel-staging", "keel-staging-cache")
+    (repo,) = prod.by_type("aws:ecr/repository:Repository")
+    (group,) = prod.by_type("aws:elasticache/replicationGroup:ReplicationGroup")
+    assert (repo.inputs["name"], group.inputs["replicationGroupId"]) == ("keel-prod-cmk", "keel-prod-cache-cmk")
+    assert len(group.inputs["replicationGroupId"]) <= 40  # ElastiCache's limit, with the longest prefix too
+    assert len("x" * 28 + "-cache-cmk") <= 40
+
+
+def test_prod_keeps_a_replaced_or_destroyed_repository_with_its_images(staging, prod):
+    """Prod protects its data: Pulumi forgets its old repository instead of deleting it (a non-empty
+    repository would refuse deletion anyway); dev and staging delete it with its images."""
+    (repo,) = prod.by_type("aws:ecr/repository:Repository")
+    assert repo.retain_on_delete is True and repo.inputs["forceDelete"] is False
+    (repo,) = staging.by_type("aws:ecr/repository:Repository")
+    assert repo.retain_on_delete is False and repo.inputs["forceDelete"] is True

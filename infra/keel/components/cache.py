@@ -21,7 +21,7 @@ PORT = 6379
 
 @dataclass
 class CacheArgs:
-    identifier: str  # replication group id: lower case, at most 40 characters
+    identifier: str  # names the group (plus "-cmk" with a customer key) and its subnet group; at most 36 characters
     subnet_ids: list[pulumi.Input[str]]
     security_group_ids: list[pulumi.Input[str]]
     engine: str = "valkey"
@@ -50,6 +50,19 @@ def parameter_group_name(identifier: str, family: str, description: str) -> str:
     return f"{identifier}-{family}-{digest}"
 
 
+def replication_group_id(identifier: str, customer_key: bool) -> str:
+    """The group's id, which names its key choice: ``<identifier>`` (AWS-managed key) or
+    ``<identifier>-cmk`` (the stack's customer-managed key).
+
+    ElastiCache fixes the encryption-at-rest key at creation (kms_key_id forces a new group), and
+    Pulumi creates the replacement before deleting the old group: with one fixed id, turning
+    keel:kmsKey on or off would fail with "ReplicationGroupAlreadyExists". With the choice in the id,
+    the new group is created, the stack's secrets and tasks move to it, and the old one is deleted
+    (its cache and queued tasks go with it).
+    """
+    return f"{identifier}-cmk" if customer_key else identifier
+
+
 class Cache(pulumi.ComponentResource):
     address: pulumi.Output[str]
     auth_token: pulumi.Output[str]
@@ -71,7 +84,7 @@ class Cache(pulumi.ComponentResource):
             tags=named_tags(args.tags, args.identifier), opts=child(self))
         failover = args.replicas >= 1
         self.group = aws.elasticache.ReplicationGroup(
-            f"{name}-group", replication_group_id=args.identifier,
+            f"{name}-group", replication_group_id=replication_group_id(args.identifier, args.kms_key_arn is not None),
             description=f"{args.identifier}: Django cache and Celery broker",
             engine=args.engine, engine_version=args.engine_version, node_type=args.node_type,
             num_cache_clusters=1 + args.replicas, port=PORT, parameter_group_name=parameters.name,

@@ -8,6 +8,7 @@ and reads the current password itself when it connects, so a rotation reaches ru
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pulumi
@@ -48,7 +49,9 @@ class DatabaseArgs:
     performance_insights: bool = False
     monitoring_interval: int = 0
     monitoring_role_arn: pulumi.Input[str] | None = None
-    kms_key_arn: pulumi.Input[str] | None = None  # Performance Insights and the managed secret
+    # The customer-managed key for storage (hence snapshots), Performance Insights and the managed secret;
+    # None: AWS-managed keys (aws/rds). RDS fixes the storage key at creation: see storage_key_refusal.
+    kms_key_arn: pulumi.Input[str] | None = None
     db_name: str = "keel"
     username: str = "keel_admin"  # not the engine default `postgres` (RDS-12)
     apply_immediately: bool = True
@@ -82,7 +85,7 @@ class Database(pulumi.ComponentResource):
             instance_class=args.instance_class, db_name=args.db_name, username=args.username,
             manage_master_user_password=True, master_user_secret_kms_key_id=args.kms_key_arn,
             port=PORT, storage_type="gp3", allocated_storage=args.allocated_storage,
-            max_allocated_storage=args.max_allocated_storage, storage_encrypted=True,
+            max_allocated_storage=args.max_allocated_storage, storage_encrypted=True, kms_key_id=args.kms_key_arn,
             db_subnet_group_name=subnets.name, vpc_security_group_ids=args.security_group_ids,
             parameter_group_name=parameters.name, publicly_accessible=False, multi_az=args.multi_az,
             backup_retention_period=args.backup_retention_days, copy_tags_to_snapshot=True,
@@ -110,6 +113,39 @@ class Database(pulumi.ComponentResource):
                                                                          if isinstance(secrets[0], dict)
                                                                          else secrets[0].secret_arn)
         self.register_outputs({"address": self.address})
+
+
+def existing_storage_key(identifier: str) -> str | None:
+    """The KMS key ARN an existing instance named ``identifier`` encrypts its storage with; None when
+    no such instance exists (a new stack). Looked up in AWS during every preview and update."""
+    found = aws.rds.get_instances(filters=[aws.rds.GetInstancesFilterArgs(name="db-instance-id", values=[identifier])])
+    if not found.instance_identifiers:
+        return None
+    return aws.rds.get_instance(db_instance_identifier=identifier).kms_key_id or None
+
+
+def storage_key_refusal(identifier: str, key_option: str, wants_stack_key: bool,
+                        is_customer_managed: Callable[[str], bool]) -> str | None:
+    """Why the program must stop before touching the database, or None.
+
+    RDS encrypts storage with the key chosen at creation and cannot change it (kms_key_id forces a new
+    instance), and the fixed identifier makes that replacement collide ("DBInstanceAlreadyExists")
+    after the rest of the stack has moved. So a key choice that differs from the existing instance's
+    is refused in preview, in one line, before any resource changes. ``is_customer_managed`` tells a
+    customer-managed key from an AWS-managed one (KMS DescribeKey's KeyManager; kms.py).
+    """
+    existing_key = existing_storage_key(identifier)
+    if existing_key is None:
+        return None
+    customer_managed = is_customer_managed(existing_key)
+    if customer_managed == wants_stack_key:
+        return None
+    has = "a customer-managed key" if customer_managed else "the AWS-managed key aws/rds"
+    return (f"{key_option} = {str(wants_stack_key).lower()} cannot apply to the existing database {identifier}: RDS "
+            f"encrypted its storage with {has} when it was created and cannot change it, and replacing it would "
+            f"collide with its fixed identifier; set {key_option} back to {str(customer_managed).lower()}, or "
+            "migrate the data by snapshot and restore (docs/stack-config.md, \"Changing keel:kmsKey on an existing "
+            "stack\")")
 
 
 def final_snapshot_name(name: str, identifier: str, parent: pulumi.Resource) -> pulumi.Output[str]:

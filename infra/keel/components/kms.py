@@ -37,6 +37,12 @@ def key_policy(account_id: str, region: str) -> str:
     ])
 
 
+def is_customer_managed(key_id: str) -> bool:
+    """Whether a key is customer-managed ("CUSTOMER") rather than AWS-managed ("AWS", e.g. aws/rds), by
+    KMS DescribeKey's KeyManager."""
+    return aws.kms.get_key(key_id=key_id).key_manager == "CUSTOMER"
+
+
 class Key(pulumi.ComponentResource):
     arn: pulumi.Output[str]
 

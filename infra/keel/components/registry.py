@@ -13,10 +13,14 @@ from keel.components import PACKAGE, child, named_tags
 
 @dataclass
 class RepositoryArgs:
+    # Encryption is fixed at creation: give each key choice its own name (stack_config.repository_name),
+    # or a changed key would replace the repository under the same name and collide.
     name: str
     keep_images: int = 30  # tagged images kept for rollback
     kms_key_arn: pulumi.Input[str] | None = None
-    force_delete: bool = False  # let `pulumi destroy` delete a repository holding images
+    # True (prod): a repository the stack deletes or replaces stays in AWS with its images (Pulumi forgets
+    # it); False: deleting the repository deletes its images too.
+    keep_on_delete: bool = False
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -43,8 +47,8 @@ class Repository(pulumi.ComponentResource):
         self.repository = aws.ecr.Repository(
             f"{name}-repo", name=args.name, image_tag_mutability="IMMUTABLE",
             image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
-            encryption_configurations=encryption, force_delete=args.force_delete,
-            tags=named_tags(args.tags, args.name), opts=child(self))
+            encryption_configurations=encryption, force_delete=not args.keep_on_delete,
+            tags=named_tags(args.tags, args.name), opts=child(self, retain_on_delete=args.keep_on_delete))
         aws.ecr.LifecyclePolicy(f"{name}-lifecycle", repository=self.repository.name,
                                 policy=lifecycle_policy(args.keep_images), opts=child(self))
         self.url = self.repository.repository_url
