@@ -67,7 +67,7 @@ def test_the_revision_is_the_last_commit_that_touched_the_image(tmp_path):
 @pytest.mark.parametrize(("image", "fragment"), [
     (PROD_IMAGE.replace(f"@{DIGEST}", ":latest"), "an ECR image by digest"),
     (PROD_IMAGE.replace("keel-prod", "keel-staging"), "allowed only this stack's repository keel-prod"),
-    (PROD_IMAGE.replace("eu-west-1", "us-east-1"), "allowed only this stack's repository keel-prod in eu-west-1"),
+    (PROD_IMAGE.replace("eu-west-1", "us-east-1"), "allowed only this stack's repository keel-prod-cmk in eu-west-1"),
 ])
 def test_a_tag_or_another_repository_is_refused_in_one_line(image, fragment):
     with pytest.raises(StackConfigError) as caught:
