@@ -18,7 +18,8 @@ from keel.components.database import (
     storage_key_refusal,
 )
 from keel.components.deploy_check import DeployCheck, DeployCheckArgs
-from keel.components.dns import Alias, AliasArgs
+from keel.components.dns import Alias, AliasArgs, DkimRecords, DkimRecordsArgs
+from keel.components.email import EmailIdentity, EmailIdentityArgs
 from keel.components.endpoints import Endpoints, EndpointsArgs
 from keel.components.iam import RdsMonitoringRole, Roles, RolesArgs
 from keel.components.image import Image, ImageArgs, source_revision
@@ -79,7 +80,8 @@ groups = SecurityGroups("sg", SecurityGroupsArgs(
     name=prefix, vpc_id=network.vpc_id, app_port=contract.PORT,
     listener_ports=(443, 80) if cfg.https else (80,),
     database_port=5432 if cfg.creates_database else None, cache_port=6379 if cfg.creates_cache else None,
-    external_ports=external_ports, endpoints=cfg.vpc_endpoints, tags=tags))
+    external_ports=external_ports, endpoints=cfg.vpc_endpoints,
+    smtp_port=cfg.email.port if cfg.email and not cfg.email.ses else None, tags=tags))
 if cfg.vpc_endpoints:
     Endpoints("endpoints", EndpointsArgs(
         name=prefix, region=cfg.region, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids,
@@ -129,6 +131,10 @@ if cfg.django_secret_key:
     secret_values["DJANGO_SECRET_KEY"] = pulumi.Output.secret(cfg.django_secret_key)
 if cfg.django_secret_key_fallbacks:
     secret_values["DJANGO_SECRET_KEY_FALLBACKS"] = pulumi.Output.secret(cfg.django_secret_key_fallbacks)
+if cfg.email:
+    secret_values["EMAIL_URL"] = pulumi.Output.secret(cfg.email.url)
+# The team's own secrets (keel:secrets), one Secrets Manager secret each, like the stack's.
+secret_values.update({name: pulumi.Output.secret(value) for name, value in cfg.user_secrets.items()})
 secrets = Secrets("secrets", SecretsArgs(
     path=f"{cfg.project}/{cfg.stack}", values=secret_values, kms_key_arn=kms_arn,
     generated=() if cfg.django_secret_key else ("DJANGO_SECRET_KEY",),
@@ -137,7 +143,8 @@ secret_refs = dict(secrets.arns)
 # RDS rotates the master password in its own secret; the app reads it there when it connects (not ECS at
 # task start, which would miss a rotation until the next deploy), so the task role reads it, not the
 # execution role.
-database_secret_arn = database.master_secret_arn if cfg.creates_database else None
+# An attached database may name its own RDS-managed secret (keel:databaseSecretArn) the same way.
+database_secret_arn = database.master_secret_arn if cfg.creates_database else cfg.database_secret_arn
 
 # --- image ---------------------------------------------------------------------------------------
 repository = Repository("ecr", RepositoryArgs(name=cfg.repository_name, kms_key_arn=kms_arn,
@@ -172,6 +179,17 @@ if cfg.waf:
 if cfg.https and cfg.hosted_zone_id:
     Alias("dns", AliasArgs(domain=cfg.domain, hosted_zone_id=cfg.hosted_zone_id, target_dns_name=lb.dns_name,
                            target_zone_id=lb.zone_id))
+# --- outgoing mail: an SES identity on the domain (keel:email ses); an SMTP URL needs nothing here ----------
+email_identity = None
+if cfg.email and cfg.email.ses:
+    email_identity = EmailIdentity("email", EmailIdentityArgs(domain=cfg.domain, tags=tags))
+    if cfg.hosted_zone_id:
+        DkimRecords("dkim", DkimRecordsArgs(domain=cfg.domain, hosted_zone_id=cfg.hosted_zone_id,
+                                            tokens=email_identity.dkim_tokens))
+    else:
+        pulumi.log.warn(f"{cfg.project}:email = 'ses' without {cfg.project}:hostedZoneId: add the three DKIM CNAME "
+                        f"records SES lists for {cfg.domain} to your DNS (`aws sesv2 get-email-identity "
+                        f"--email-identity {cfg.domain}`); SES sends nothing until it has verified them")
 host = pulumi.Output.from_input(cfg.domain) if cfg.https else lb.dns_name
 app_url = host.apply(lambda h: f"{'https' if cfg.https else 'http'}://{h}")
 
@@ -184,6 +202,7 @@ roles = Roles("roles", RolesArgs(
     log_group_arns=[logs.arns[p] for p in outputs.PROCESSES], bucket_arn=media.arn, exec_enabled=cfg.exec_enabled,
     exec_log_group_arn=logs.arns.get("exec"),
     runtime_secret_arns=[database_secret_arn] if database_secret_arn else [], region=cfg.region,
+    email_identity_arn=email_identity.arn if email_identity else None,
     kms_key_arn=kms_arn, tags=tags))
 cluster = Cluster("cluster", ClusterArgs(name=prefix, exec_log_group=logs.names.get("exec"), kms_key_arn=kms_arn,
                                          tags=tags))

@@ -39,6 +39,7 @@ READY_PATH: str = _contract.READY_PATH
 production_required = _contract.production_required
 secret_names = _contract.secret_names
 broker_database = _contract.broker_database
+CREDENTIAL_NAME = _contract.CREDENTIAL_NAME  # names the app treats as secret (SENTRY_DSN, *_TOKEN...)
 PORT = int(BY_NAME["PORT"].default)
 BOOL_WORDS = ("true", "false", "1", "0", "yes", "no", "on", "off")
 

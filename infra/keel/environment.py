@@ -2,7 +2,9 @@
 
 The one place the stack decides what a process sees, so the app and the stack cannot disagree:
 every contract variable the stack provides is set, plain values in ``environment``, every
-credential (``secret=True``) only in ``secrets`` as a Secrets Manager ``valueFrom``.
+credential (``secret=True``) only in ``secrets`` as a Secrets Manager ``valueFrom``. The team's own
+variables (``keel:env``) and secrets (``keel:secrets``), already validated by ``keel.variables``,
+join them the same way: plain in ``environment``, secret only in ``secrets``.
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ class StackValues:
     csrf_origins: list[str]
     bucket: str
     region: str
-    secret_refs: dict[str, str]  # variable -> Secrets Manager valueFrom
+    secret_refs: dict[str, str]  # variable -> Secrets Manager valueFrom (the contract's and keel:secrets')
     # The RDS-managed master secret the app reads its (rotated) password from; None: attached database.
     database_secret_arn: str | None = None
     https: bool = True  # False: the load balancer serves plain HTTP (dev without a domain)
-    user_env: dict[str, str] = field(default_factory=dict)  # keel:env, already validated
+    user_env: dict[str, str] = field(default_factory=dict)  # keel:env (any names), already validated
 
 
 def web_concurrency(cpu: int) -> int:
@@ -71,13 +73,23 @@ def container_environment(values: StackValues, cpu: int) -> tuple[list[dict], li
             environment[var.name] = plain[var.name]
         elif var.name in values.user_env:
             environment[var.name] = values.user_env[var.name]
+    # The team's own names, outside the contract: the app reads them without a contract entry.
+    for name, value in values.user_env.items():
+        if name not in contract.BY_NAME:
+            environment[name] = value
+    for name, ref in values.secret_refs.items():
+        if name not in contract.BY_NAME:
+            secrets[name] = ref
     missing = [name for name in contract.production_required()
                if name not in environment and name not in secrets]
     if missing:
         raise ContractError(f"the stack provides no value for {', '.join(missing)} (required in production)")
-    unknown = set(values.secret_refs) - {var.name for var in contract.CONTRACT if var.secret}
-    if unknown:
-        raise ContractError(f"secret references for variables outside the contract: {sorted(unknown)}")
+    plain_as_secret = sorted(set(values.secret_refs) & {var.name for var in contract.CONTRACT if not var.secret})
+    if plain_as_secret:
+        raise ContractError(f"secret references for plain contract variables: {plain_as_secret}")
+    both = sorted(set(environment) & set(secrets))
+    if both:
+        raise ContractError(f"variables both plain and secret: {both}")
     return (
         [{"name": name, "value": value} for name, value in sorted(environment.items())],
         [{"name": name, "valueFrom": ref} for name, ref in sorted(secrets.items())],

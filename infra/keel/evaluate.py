@@ -5,8 +5,13 @@
 deterministic ids and ARNs, and returns every registered resource, the stack outputs and the
 warnings. Tests, ``keel check``, the parity test and the benchmarks share it; it needs no pytest.
 
-Secure config values (``{secure: ...}``) cannot be decrypted here: each becomes a placeholder of
-the right shape, marked secret, so the program sees "set, secret" just as it would on AWS.
+Secure config values (``{secure: ...}``) cannot be decrypted here (no passphrase, no Pulumi CLI):
+each becomes a placeholder of the right shape, and its key is marked secret the way the engine
+marks it (``PULUMI_CONFIG_SECRET_KEYS``: a key whose value, or any value nested in its object, is
+secure; pulumi/pulumi sdk/go/common/resource/config/object.go ``Secure``), so the program sees
+"set, secret" just as it would on AWS. Overrides follow ``pulumi config set``: ``keel:web.memory``
+is a path into the ``keel:web`` object (``--path``; "4096" and "true" stored as a number and a
+boolean, as the CLI's ``coerce`` does), and secret overrides are marked secret.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import runpy
 import string
 import sys
@@ -32,6 +38,9 @@ SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SECURE_PLACEHOLDERS = {
     "keel:databaseUrl": "postgres://app:secure-placeholder@db.example.internal:5432/app?sslmode=require",
     "keel:redisUrl": "rediss://:secure-placeholder@cache.example.internal:6379/0?ssl_cert_reqs=required",
+    # Offline the real port is unknown: the tasks' SMTP egress is shown for STARTTLS's 587.
+    "keel:email": "smtp+tls://mailer:secure-placeholder@smtp.example.internal:587",
+    "keel:databaseSecretArn": f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:rds!db-secure-placeholder-AbCdEf",
 }
 
 
@@ -91,6 +100,7 @@ class Evaluation:
     stack: str
     config: dict[str, str]
     resources: list[ResourceRecord] = field(default_factory=list)
+    secret_keys: list[str] = field(default_factory=list)  # the keys the program saw as secret
     outputs: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     error: BaseException | None = None
@@ -236,6 +246,9 @@ class KeelMocks:
             return inputs.get("secretId")
         if type_ == "aws:ecs/taskDefinition:TaskDefinition":
             return f"arn:aws:ecs:{region}:{ACCOUNT}:task-definition/{inputs.get('family', name)}:1"
+        if type_ == "aws:sesv2/emailIdentity:EmailIdentity":
+            # SES's identity ARN (Service Authorization Reference, "Amazon SES": identity resource type).
+            return f"arn:aws:ses:{region}:{ACCOUNT}:identity/{inputs.get('emailIdentity')}"
         if type_ == "aws:cloudwatch/logGroup:LogGroup":
             return f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{physical}"
         if type_ == "aws:ecs/service:Service":
@@ -296,6 +309,11 @@ class KeelMocks:
                 "resourceRecordValue": "_x2.acm-validations.aws."}]
         elif type_ == "aws:iam/role:Role":
             state["uniqueId"] = f"AROA{_short_hash(name, 12).upper()}"
+        elif type_ == "aws:sesv2/emailIdentity:EmailIdentity":
+            # Easy DKIM: SES issues three tokens for a domain identity (SES Developer Guide, "Easy DKIM").
+            state.update(identityType="DOMAIN", verifiedForSendingStatus=False, dkimSigningAttributes={
+                "tokens": [_short_hash(f"{name}{i}", 32) for i in range(3)], "status": "PENDING",
+                "signingAttributesOrigin": "AWS_SES", "nextSigningKeyLength": "RSA_2048_BIT"})
         return state
 
 
@@ -333,22 +351,122 @@ def config_value_to_string(value: Any) -> str:
     return json.dumps(value)
 
 
+def is_secure(value: Any) -> bool:
+    """A `secure:` ciphertext as the CLI writes it (a map whose one key is "secure")."""
+    return isinstance(value, dict) and set(value) == {"secure"} and isinstance(value["secure"], str)
+
+
+def secure_placeholder(key: str) -> str:
+    return SECURE_PLACEHOLDERS.get(key, f"secure-placeholder-{key}-" + "x" * 50)
+
+
+def _with_placeholders(key: str, value: Any, found: list[str]) -> Any:
+    """``value`` with every nested ciphertext replaced by a placeholder; ``found`` gets their paths."""
+    if is_secure(value):
+        found.append(key)
+        return secure_placeholder(key)
+    if isinstance(value, dict):
+        return {k: _with_placeholders(f"{key}.{k}", v, found) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_placeholders(f"{key}[{i}]", v, found) for i, v in enumerate(value)]
+    return value
+
+
+def load_stack_file(path: Path) -> dict:
+    """The parsed stack file; broken YAML is one line naming the file, line and column."""
+    from keel.stack_config import StackConfigError
+
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise StackConfigError([f"{path.name}{where}: {problem}: fix the YAML there (indent nested keys by two "
+                                "spaces; quote values with ': ' or '#')"]) from None
+    if not isinstance(document, dict) or not isinstance(document.get("config") or {}, dict):
+        raise StackConfigError([f"{path.name}: allowed a `config:` mapping of keys to values, as `pulumi config set` "
+                                "writes it"])
+    return document
+
+
 def read_stack_config(root: Path, project: str, stack: str) -> tuple[dict[str, str], list[str]]:
-    """The stack file's config as {"ns:key": string}, and the keys holding secure values."""
+    """The stack file's config as {"ns:key": string}, and the keys holding secure values (whole or nested)."""
+    config, secret_keys, _ = read_stack_file(root, project, stack)
+    return config, secret_keys
+
+
+def read_stack_file(root: Path, project: str, stack: str) -> tuple[dict[str, str], list[str], list[str]]:
+    """(config, secret keys, paths of the secure values in it), from Pulumi.<stack>.yaml."""
     path = root / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.name}: run `pulumi stack init {stack}` first")
-    document = yaml.safe_load(path.read_text()) or {}
+    document = load_stack_file(path)
     config: dict[str, str] = {}
     secret_keys: list[str] = []
+    secure_paths: list[str] = []
     for key, value in (document.get("config") or {}).items():
         full_key = key if ":" in key else f"{project}:{key}"
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            config[full_key] = SECURE_PLACEHOLDERS.get(full_key, f"secure-placeholder-{full_key}-" + "x" * 50)
+        found: list[str] = []
+        config[full_key] = config_value_to_string(_with_placeholders(full_key, value, found))
+        if found:
             secret_keys.append(full_key)
-        else:
-            config[full_key] = config_value_to_string(value)
-    return config, secret_keys
+            secure_paths += found
+    return config, secret_keys, secure_paths
+
+
+def split_path(key: str, project: str) -> tuple[str, list[str | int]]:
+    """("keel:web", ["memory"]) from "keel:web.memory", as `pulumi config set --path` reads a key.
+
+    Segments are split on dots; ``["a.b"]`` quotes a segment and ``[0]`` is a list index.
+    """
+    namespace, _, path = key.rpartition(":") if ":" in key else (project, ":", key)
+    segments: list[str | int] = []
+    for match in re.finditer(r'\["((?:[^"\\]|\\.)*)"\]|\[(\d+)\]|([^.\[\]]+)', path):
+        quoted, index, plain = match.groups()
+        segments.append(quoted if quoted is not None else int(index) if index is not None else plain)
+    return f"{namespace}:{segments[0]}", segments[1:]
+
+
+def coerce(text: str) -> Any:
+    """A path value as the CLI stores it: "true"/"false" and base-10 numbers without a leading 0 are typed
+    (pulumi/pulumi sdk/go/common/resource/config/object.go ``coerce``)."""
+    if text in ("true", "false"):
+        return text == "true"
+    if re.fullmatch(r"[-+]?[1-9]\d*|[-+]?0", text):
+        return int(text)
+    return text
+
+
+def apply_override(config: dict[str, str], secret_keys: list[str], project: str, key: str, value: Any,
+                   secret: bool = False) -> None:
+    """Set ``key`` the way `pulumi config set [--secret] [--path] KEY VALUE` would, in ``config``."""
+    full_key = key if ":" in key else f"{project}:{key}"
+    top, segments = split_path(full_key, project) if ("." in full_key or "[" in full_key) else (full_key, [])
+    if not segments:
+        config[top] = config_value_to_string(value)
+    else:
+        try:
+            root = json.loads(config[top]) if top in config else None
+        except json.JSONDecodeError:
+            root = None
+        root = root if isinstance(root, dict | list) else ({} if isinstance(segments[0], str) else [])
+        node = root
+        for segment, following in zip(segments, segments[1:] + [None]):
+            if following is None:
+                leaf = value if not isinstance(value, str) or secret else coerce(value)
+                if isinstance(node, list):
+                    node.extend([None] * (segment + 1 - len(node)))
+                node[segment] = leaf
+                break
+            if isinstance(node, list):
+                node.extend([None] * (segment + 1 - len(node)))
+            if not isinstance(node[segment] if isinstance(node, list) else node.get(segment), dict | list):
+                node[segment] = {} if isinstance(following, str) else []
+            node = node[segment]
+        config[top] = json.dumps(root)
+    if secret and top not in secret_keys:
+        secret_keys.append(top)
 
 
 # --------------------------------------------------------------------------- runner
@@ -369,13 +487,36 @@ def _type_and_name(urn: str) -> tuple[str, str]:
     return qualified_type.rsplit("$", 1)[-1], name
 
 
+def clear_values_in_secret_objects(config: dict[str, str], secret_keys: list[str], secure_paths: list[str],
+                                   project: str) -> list[str]:
+    """One line per keel:secrets value stored in clear beside encrypted ones.
+
+    Pulumi marks the whole object secret when one of its values is, so the program cannot see which
+    were set without --secret; the stack file can.
+    """
+    key = f"{project}:secrets"
+    if key not in secret_keys:
+        return []
+    try:
+        names = json.loads(config[key])
+    except (KeyError, json.JSONDecodeError):
+        return []
+    return [f"{key}.{name} was set without --secret (it sits readable in the stack file): "
+            f"use `pulumi config set --secret --path '{key}.{name}' ...`"
+            for name in (names if isinstance(names, dict) else {}) if f"{key}.{name}" not in secure_paths]
+
+
 def evaluate_stack(stack: str, overrides: dict[str, Any] | None = None,
                    project_root: str | Path | None = None, raise_errors: bool = True,
-                   invokes: dict[str, dict] | None = None) -> Evaluation:
+                   invokes: dict[str, dict] | None = None,
+                   secret_overrides: dict[str, Any] | None = None) -> Evaluation:
     """Run the Pulumi program for ``stack`` under mocks; see the module docstring.
 
     ``invokes`` answers lookups (provider functions, by token) with what already exists in the
-    account, e.g. an existing database; by default the account holds nothing of the stack's yet."""
+    account, e.g. an existing database; by default the account holds nothing of the stack's yet.
+    ``overrides`` and ``secret_overrides`` set keys as `pulumi config set [--secret]` would
+    (``keel:web.memory`` as a path, like ``--path``), for this evaluation only.
+    """
     import pulumi
     from pulumi.runtime import mocks as pulumi_mocks
     from pulumi.runtime import settings as pulumi_settings
@@ -385,12 +526,15 @@ def evaluate_stack(stack: str, overrides: dict[str, Any] | None = None,
     root = Path(project_root) if project_root else repo_root()
     project_doc = read_project(root)
     project = project_doc.get("name", "keel")
-    config, secret_keys = read_stack_config(root, project, stack)
+    config, secret_keys, secure_paths = read_stack_file(root, project, stack)
     for key, value in (overrides or {}).items():
-        full_key = key if ":" in key else f"{project}:{key}"
-        config[full_key] = config_value_to_string(value)
+        apply_override(config, secret_keys, project, key, value)
+    for key, value in (secret_overrides or {}).items():
+        apply_override(config, secret_keys, project, key, value, secret=True)
+        secure_paths.append(key if ":" in key else f"{project}:{key}")
+    clear = clear_values_in_secret_objects(config, secret_keys, secure_paths, project)
     region = config.get("aws:region", "us-east-1")
-    evaluation = Evaluation(stack=stack, config=dict(config))
+    evaluation = Evaluation(stack=stack, config=dict(config), secret_keys=list(secret_keys))
 
     mocks = KeelMocks(region, invokes)
     collector = _WarningCollector()
@@ -457,13 +601,15 @@ def evaluate_stack(stack: str, overrides: dict[str, Any] | None = None,
         evaluation.outputs = outputs
     except Exception as exc:  # recorded, and re-raised for callers that want it
         evaluation.error = exc
-        if raise_errors:
-            raise
     finally:
         pulumi_mocks.MockMonitor.RegisterResource = register
         logger.removeHandler(collector)
         evaluation.warnings = list(collector.messages)
         pulumi_settings.ROOT.set(None)
+    if clear:
+        evaluation.error = _config_error(clear, evaluation.error)
+    if evaluation.error is not None and raise_errors:
+        raise evaluation.error
 
     for type_, name, inputs, resource_id, arn, custom in mocks.registered:
         meta = captured.get((type_, name), {})
@@ -478,6 +624,15 @@ def evaluate_stack(stack: str, overrides: dict[str, Any] | None = None,
     # Registration order depends on thread timing; a stable order makes runs comparable.
     evaluation.resources.sort(key=lambda r: (r.type, r.name))
     return evaluation
+
+
+def _config_error(lines: list[str], error: BaseException | None) -> BaseException:
+    """``lines`` first, then the program's own config errors, as one error (one line each)."""
+    from keel.stack_config import StackConfigError, _run_error_class
+
+    if error is not None and not isinstance(error, StackConfigError):
+        return error  # a program failure is not a config problem: report it as it is
+    return _run_error_class()(lines + (error.messages if error is not None else []))
 
 
 def main(argv: list[str] | None = None) -> int:

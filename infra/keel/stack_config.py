@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from keel import contract
+from keel import contract, variables
 from keel.aws_identity import AwsIdentity
 
 PRESETS = ("dev", "staging", "prod")
@@ -143,7 +143,7 @@ class StackConfig:
     redis_url: str | None = None
     django_secret_key: str | None = None
     django_secret_key_fallbacks: str | None = None  # previous keys, comma separated, while rotating
-    # Extra plain environment, validated against the app's contract.
+    # The app's own settings (keel/variables.py): plain variables, secrets, outgoing mail.
     env: dict[str, str] = field(default_factory=dict)
     # Maintenance mode (docs/maintenance.md): "off", "on" (the site answers a 503 page, worker and beat
     # keep running) or "full" (worker and beat stop too); CIDRs that still reach the app.
@@ -153,6 +153,10 @@ class StackConfig:
     # instead of building (`keel promote` sets both), and the git revision it was built from.
     image: str | None = None
     image_revision: str | None = None
+    user_secrets: dict[str, str] = field(default_factory=dict)  # name -> value, stored in Secrets Manager
+    email: variables.Email | None = None
+    # An attached database's rotating secret (RDS-managed): the app reads its password there.
+    database_secret_arn: str | None = None
     # Allowed but risky choices, reported by the program as Pulumi warnings.
     warnings: tuple[str, ...] = ()
     # The pulumi-aws provider's identity settings (aws:region, aws:profile, aws:assumeRoles, ...):
@@ -261,8 +265,8 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
     ),
 }
 SCALAR_KEYS = tuple(PRESET_VALUES["dev"])
-ENTRY_KEYS = ("preset", "domain", "certificateArn", "hostedZoneId", "env")
-SECRET_KEYS = ("databaseUrl", "redisUrl", "djangoSecretKey", "djangoSecretKeyFallbacks")
+ENTRY_KEYS = ("preset", "domain", "certificateArn", "hostedZoneId", "env", "email", "databaseSecretArn")
+SECRET_KEYS = ("databaseUrl", "redisUrl", "djangoSecretKey", "djangoSecretKeyFallbacks", "secrets")
 MAINTENANCE_KEYS = ("maintenance", "maintenanceAllow")
 IMAGE_KEYS = ("image", "imageRevision")
 KNOWN_KEYS = SCALAR_KEYS + ENTRY_KEYS + SECRET_KEYS + PROCESS_KEYS + MAINTENANCE_KEYS + IMAGE_KEYS
@@ -419,10 +423,9 @@ def _check_process(reader: _Reader, name: str, size: ProcessSize) -> None:
     if allowed is None:
         reader.fail(f"{key}.cpu", size.cpu, "Fargate CPU units " + ", ".join(str(c) for c in FARGATE_MEMORY))
     elif size.memory not in allowed:
-        reader.errors.append(
-            f"{key}.memory = {size.memory} is invalid for cpu {size.cpu}: Fargate allows "
-            f"{allowed[0]}-{allowed[-1]} MiB in steps of {allowed[1] - allowed[0] if len(allowed) > 1 else 0} "
-            f"({', '.join(str(m) for m in allowed[:8])}{', ...' if len(allowed) > 8 else ''})")
+        # Every allowed value: a range with a step would suggest sizes Fargate refuses (1536 for cpu 256).
+        reader.errors.append(f"{key}.memory = {size.memory} is invalid for cpu {size.cpu}: Fargate allows "
+                             f"{', '.join(str(m) for m in allowed)} MiB")
     if name == "beat" and (size.count, size.min_count, size.max_count) != (1, 1, 1):
         reader.errors.append(
             f"{key}.count = {size.count} (min {size.min_count}, max {size.max_count}) is invalid: "
@@ -434,32 +437,6 @@ def _check_process(reader: _Reader, name: str, size: ProcessSize) -> None:
         if not size.min_count <= size.count <= size.max_count:
             reader.errors.append(f"{key}.count = {size.count} is invalid: allowed from minCount "
                                  f"({size.min_count}) to maxCount ({size.max_count})")
-
-
-def _check_env(reader: _Reader, text: str | None) -> dict[str, str]:
-    if text is None:
-        return {}
-    key = reader.key("env")
-    obj = reader.as_object(key, text)
-    if obj is None:
-        return {}
-    # Deployed processes always run in production mode: DJANGO_DEBUG is the stack's, like the stack-sourced ones.
-    settable = [var.name for var in contract.CONTRACT
-                if var.source != "stack" and not var.secret and var.name != "DJANGO_DEBUG"]
-    env: dict[str, str] = {}
-    for name, value in obj.items():
-        var = contract.BY_NAME.get(name)
-        if var is None or var.name not in settable:
-            reason = ("is a credential: set it as a secret, never plain environment" if var and var.secret
-                      else "is set by the stack" if var else "is not in the app's environment contract")
-            reader.errors.append(f"{key}.{name} {reason}: allowed variables " + ", ".join(settable))
-            continue
-        problem = contract.check_value(var, str(value))
-        if problem:
-            reader.errors.append(f"{key}.{name} = {value!r} is invalid: {problem}")
-            continue
-        env[name] = str(value)
-    return env
 
 
 # The load balancer's rule conditions take at most five values in all (ELB quotas, "Condition values
@@ -539,8 +516,11 @@ def _check_url(reader: _Reader, name: str, value: str | None, schemes: tuple[str
     return value
 
 
-def load(raw: dict[str, str], stack: str, project: str = "keel") -> StackConfig:
-    """Typed, validated config from raw ``{"keel:key": "string"}`` values (plus aws:region/profile)."""
+def load(raw: dict[str, str], stack: str, project: str = "keel", secret_keys=()) -> StackConfig:
+    """Typed, validated config from raw ``{"keel:key": "string"}`` values (plus aws:region/profile).
+
+    ``secret_keys``: the keys Pulumi marks secret (set with --secret; PULUMI_CONFIG_SECRET_KEYS).
+    """
     reader = _Reader(raw, project)
     ns = f"{project}:"
     own = {k[len(ns):]: v for k, v in raw.items() if k.startswith(ns)}
@@ -574,7 +554,12 @@ def load(raw: dict[str, str], stack: str, project: str = "keel") -> StackConfig:
     secret_key = own.get("djangoSecretKey") or None
     fallbacks = own.get("djangoSecretKeyFallbacks") or None
     _check_secret_keys(reader, ns, secret_key, fallbacks)
-    env = _check_env(reader, own.get("env"))
+    env = variables.plain_env(ns, own.get("env"), reader.errors)
+    user_secrets = variables.own_secrets(ns, own.get("secrets"), f"{ns}secrets" in secret_keys, reader.errors, env)
+    email = variables.email(ns, own.get("email"), f"{ns}email" in secret_keys, region, domain, reader.errors)
+    env.update(variables.from_address(ns, env, email, domain, reader.errors))
+    database_secret_arn = variables.database_secret_arn(ns, own.get("databaseSecretArn"), database_url,
+                                                        reader.errors)
     maintenance, maintenance_allow = _read_maintenance(reader, ns, own)
     image, image_revision = _read_image(reader, ns, own, raw.get("aws:region"),
                                         repository_name(f"{project}-{stack}", bool(values.get("kms_key"))))
@@ -584,12 +569,13 @@ def load(raw: dict[str, str], stack: str, project: str = "keel") -> StackConfig:
     if reader.errors:
         raise StackConfigError(reader.errors)
     return StackConfig(
-        warnings=_unencrypted_url_warnings(ns, database_url, redis_url),
+        warnings=_unencrypted_url_warnings(ns, database_url, redis_url) + variables.email_warnings(ns, email),
         stack=stack, preset=preset, project=project, region=region, profile=raw.get("aws:profile") or None,
         aws_identity=aws_identity,
         domain=domain, certificate_arn=certificate_arn, hosted_zone_id=hosted_zone_id, processes=processes,
         database_url=database_url, redis_url=redis_url, django_secret_key=secret_key,
-        django_secret_key_fallbacks=fallbacks, env=env, maintenance=maintenance,
+        django_secret_key_fallbacks=fallbacks, env=env, user_secrets=user_secrets, email=email,
+        database_secret_arn=database_secret_arn, maintenance=maintenance,
         maintenance_allow=maintenance_allow, image=image, image_revision=image_revision, **values,
     )
 
@@ -706,8 +692,10 @@ def stack_config_from_pulumi() -> StackConfig:
     raw.update(runtime_config.get_config_env())
     raw.update(runtime_config.CONFIG.get())
     project, stack = pulumi.get_project(), pulumi.get_stack()
+    # The engine hands the program the keys set with --secret (an object with one secret value counts).
+    secret_keys = [key for key in raw if runtime_config.is_config_secret(key)]
     try:
-        cfg = load({k: v for k, v in raw.items() if isinstance(v, str)}, stack, project)
+        cfg = load({k: v for k, v in raw.items() if isinstance(v, str)}, stack, project, secret_keys)
     except StackConfigError as error:
         raise _run_error_class()(error.messages) from None
     problems = [] if _under_mocks() else placeholder_problems(cfg)

@@ -193,11 +193,12 @@ def least_privilege(stack: Stack, ctx: Context):
     secrets = _stack_arns(stack, "secretsmanager:Secret", "ssm:Parameter", "kms:Key")
     buckets = _stack_arns(stack, "s3:Bucket")
     keys = _stack_arns(stack, "kms:Key")
+    identities = _stack_arns(stack, "sesv2:EmailIdentity", "ses:DomainIdentity")
     for role in task_roles(stack, "executionRoleArn"):
         yield from _execution_findings(stack, role, secrets)
     for role in task_roles(stack, "taskRoleArn"):
         if role not in task_roles(stack, "executionRoleArn"):  # one role for both is ECS-10's finding
-            yield from _task_findings(stack, role, buckets, keys)
+            yield from _task_findings(stack, role, buckets, keys, identities)
 
 
 def _execution_findings(stack: Stack, role: Resource, secrets: set[str]):
@@ -218,9 +219,11 @@ def _execution_findings(stack: Stack, role: Resource, secrets: set[str]):
 
 # What an app needs of the stack's key to read and write objects in an SSE-KMS bucket.
 BUCKET_KEY_ACTIONS = {"kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateDataKey*"}
+# Sending mail through SES's API (v1 SendRawEmail/SendEmail, v2 SendEmail): scoped to an identity ARN.
+SES_SEND_ACTIONS = {"ses:SendEmail", "ses:SendRawEmail"}
 
 
-def _task_findings(stack: Stack, role: Resource, buckets: set[str], keys: set[str]):
+def _task_findings(stack: Stack, role: Resource, buckets: set[str], keys: set[str], identities: set[str] = frozenset()):
     for arn in managed_arns(stack, role):
         yield Finding(f"task role {role.name} has managed policy {arn}", role)
     for owner, st in role_statements(stack, role):
@@ -230,6 +233,8 @@ def _task_findings(stack: Stack, role: Resource, buckets: set[str], keys: set[st
             service = action.split(":")[0]
             if action in BUCKET_KEY_ACTIONS and all(_names_stack_resource(r, keys) for r in st.resources):
                 continue  # SSE-KMS media bucket: the app encrypts and decrypts objects with the stack's key
+            if action in SES_SEND_ACTIONS and st.resources and all(r in identities for r in st.resources):
+                continue  # keel:email ses: the app sends from this stack's own SES identity, nothing else
             if action == "secretsmanager:GetSecretValue" and all(RDS_MANAGED_SECRET.match(r) for r in st.resources):
                 # RDS rotates its managed master secret; the app re-reads the password there when it connects
                 # (DATABASE_SECRET_ARN), which ECS's start-time injection cannot do. Only RDS-managed secrets.

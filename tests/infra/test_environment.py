@@ -192,9 +192,15 @@ def test_environment_refuses_to_leave_a_required_variable_out():
         container_environment(values(secret_refs=refs), 256)
 
 
-def test_environment_refuses_secret_references_outside_the_contract():
-    with pytest.raises(ContractError, match="NOT_IN_CONTRACT"):
-        container_environment(values(secret_refs={**values().secret_refs, "NOT_IN_CONTRACT": "arn:x"}), 256)
+def test_environment_refuses_a_plain_contract_variable_as_a_secret():
+    with pytest.raises(ContractError, match="LOG_LEVEL"):
+        container_environment(values(secret_refs={**values().secret_refs, "LOG_LEVEL": "arn:x"}), 256)
+
+
+def test_environment_refuses_a_variable_both_plain_and_secret():
+    with pytest.raises(ContractError, match="STRIPE_API_KEY"):
+        container_environment(values(secret_refs={**values().secret_refs, "STRIPE_API_KEY": "arn:x"},
+                                     user_env={"STRIPE_API_KEY": "x"}), 256)
 
 
 def test_secret_key_rotation_keeps_the_old_key_as_a_secret():

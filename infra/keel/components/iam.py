@@ -2,8 +2,9 @@
 
 Least privilege (IAM-01..08): the execution role reads exactly this stack's secret ARNs, pulls
 from its one repository and writes to its log groups; the task role touches only the media
-bucket (plus ECS Exec's channels when exec is on) and reads the RDS-managed database secret, whose
-password RDS rotates and the app re-reads when it connects (DATABASE_SECRET_ARN). Trust is ``ecs-tasks.amazonaws.com`` limited to
+bucket (plus ECS Exec's channels when exec is on), reads the RDS-managed database secret, whose
+password RDS rotates and the app re-reads when it connects (DATABASE_SECRET_ARN), and with
+``keel:email ses`` sends mail from the stack's SES identity only. Trust is ``ecs-tasks.amazonaws.com`` limited to
 this account. Inline policies are separate RolePolicy resources only (no mixing, IAM-08).
 """
 
@@ -78,8 +79,13 @@ def exec_channel_key_statement(kms_key_arn: str) -> dict:
     return {"Sid": "EcsExecChannelKms", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": kms_key_arn}
 
 
+# What the app's SES backend calls: SESv2 SendEmail (app/config/email.py sets django-ses's USE_SES_V2),
+# or SendRawEmail should a backend use SES API v1; both scoped to the identity.
+SES_SEND = ["ses:SendEmail", "ses:SendRawEmail"]
+
+
 def task_policy(bucket_arn: str, kms_key_arn: str | None, exec_enabled: bool, exec_log_group_arn: str | None,
-                runtime_secret_arns: list[str] = (), region: str = "") -> str:
+                runtime_secret_arns: list[str] = (), region: str = "", email_identity_arn: str | None = None) -> str:
     """What the app itself may do: read and write media objects, read the secrets it re-reads at run
     time (the rotated database password), and ECS Exec when enabled."""
     statements = [
@@ -91,6 +97,8 @@ def task_policy(bucket_arn: str, kms_key_arn: str | None, exec_enabled: bool, ex
         statements.append({"Sid": "MediaKms", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                            "Resource": kms_key_arn, "Condition": via_service("s3", region)})
     statements += runtime_secret_statements(list(runtime_secret_arns), kms_key_arn, region)
+    if email_identity_arn:
+        statements.append({"Sid": "SendEmail", "Effect": "Allow", "Action": SES_SEND, "Resource": email_identity_arn})
     if exec_enabled:
         # Session Manager channels have no resource ARN to scope to (IAM-03 exception).
         statements.append({"Sid": "EcsExec", "Effect": "Allow", "Action": EXEC_CHANNELS, "Resource": "*"})
@@ -120,6 +128,7 @@ class RolesArgs:
     # Secrets the app reads itself at run time (the RDS-managed, rotated master secret); the task role.
     runtime_secret_arns: list[pulumi.Input[str]] = field(default_factory=list)
     region: str = ""  # for the kms:ViaService condition on runtime secrets
+    email_identity_arn: pulumi.Input[str] | None = None  # SES identity the app may send from (keel:email ses)
     kms_key_arn: pulumi.Input[str] | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -140,8 +149,8 @@ class Roles(pulumi.ComponentResource):
         task = self._role("task", f"{args.name}-task", "ecs-tasks.amazonaws.com", account, args,
                           "The app (web, worker, beat, release): media bucket objects, its database secret")
         self.task_policy = aws.iam.RolePolicy(f"{name}-task", role=task.id, opts=child(self), policy=pulumi.Output.all(
-            args.bucket_arn, kms, args.exec_log_group_arn, list(args.runtime_secret_arns)).apply(
-            lambda v: task_policy(v[0], v[1], args.exec_enabled, v[2], v[3], args.region)))
+            args.bucket_arn, kms, args.exec_log_group_arn, list(args.runtime_secret_arns), args.email_identity_arn).apply(
+            lambda v: task_policy(v[0], v[1], args.exec_enabled, v[2], v[3], args.region, v[4])))
         self.execution_role_arn = execution.arn
         self.task_role_arn = task.arn
         self.register_outputs({"executionRoleArn": self.execution_role_arn, "taskRoleArn": self.task_role_arn})

@@ -1,8 +1,11 @@
 """Secrets Manager entries for every credential the app reads (DATABASE_URL, REDIS_URL, ...).
 
-Containers receive them through ECS ``secrets`` (``valueFrom`` = the secret ARN), never plain
-environment. ``version_ids`` change whenever a value changes; the task definitions carry their
-hash, so a changed secret rolls every service (ECS reads secrets only when a task starts).
+One secret per variable, named ``<path>/<VARIABLE>-<suffix>``: the stack's own credentials and the
+team's (``keel:secrets``) alike. Containers receive them through ECS ``secrets`` (``valueFrom`` =
+the secret ARN), never plain environment. ``version_ids`` change whenever a value changes; the task
+definitions carry their hash, so a changed secret rolls every service (ECS reads secrets only when
+a task starts). A variable removed from the config deletes its secret, which AWS keeps restorable
+for ``recovery_days`` (``aws secretsmanager restore-secret``) before it is gone.
 """
 
 from __future__ import annotations
@@ -32,6 +35,12 @@ def versions_fingerprint(version_ids: list[str]) -> str:
     return hashlib.sha256("|".join(version_ids).encode()).hexdigest()[:16]
 
 
+def resource_slug(variable: str) -> str:
+    """The logical-name part for a variable: DATABASE_URL -> database-url; other spellings unchanged,
+    so Stripe_Key and STRIPE_KEY (two variables) never share a resource name."""
+    return variable.lower().replace("_", "-") if variable == variable.upper() else variable
+
+
 class Secrets(pulumi.ComponentResource):
     arns: dict[str, pulumi.Output[str]]
     fingerprint: pulumi.Output[str]
@@ -47,7 +56,7 @@ class Secrets(pulumi.ComponentResource):
                 f"{name}-{variable.lower().replace('_', '-')}-value", length=64, special=True,
                 override_special="-_.~!#%^*+=", opts=child(self)).result
         for variable, value in sorted(values.items()):
-            slug = variable.lower().replace("_", "-")
+            slug = resource_slug(variable)
             secret = aws.secretsmanager.Secret(
                 f"{name}-{slug}", name_prefix=f"{args.path}/{variable}-",
                 description=f"{variable} for {args.path} (ECS injects it as a container secret)",

@@ -1,7 +1,7 @@
 """The security-group graph: least privilege between the load balancer, tasks, Postgres and Redis.
 
 world -> ALB: 443 (and 80, which only redirects);  ALB -> tasks: the app port only;
-tasks -> Postgres 5432 / Redis 6379 / AWS APIs 443;  nothing else. Every group is managed with
+tasks -> Postgres 5432 / Redis 6379 / AWS APIs 443 (SES's API too) / the SMTP port of keel:email;  nothing else. Every group is managed with
 standalone rule resources only (no inline rules, NET-08) and every rule has a description (NET-07).
 """
 
@@ -28,6 +28,7 @@ class SecurityGroupsArgs:
     # Ports of attached (external) backing services the tasks must reach.
     external_ports: tuple[int, ...] = ()
     endpoints: bool = False  # a group for VPC interface endpoints: 443 from the tasks
+    smtp_port: int | None = None  # the mail server's port (keel:email SMTP URL); None: no SMTP out
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -64,7 +65,10 @@ class SecurityGroups(pulumi.ComponentResource):
         if self.endpoints is not None:
             self._ingress("endpoints-from-tasks", self.endpoints, 443, "AWS APIs from the app tasks",
                           peer=self.tasks)
-        for port in sorted(set(args.external_ports) - {443}):
+        if args.smtp_port and args.smtp_port != 443:
+            self._egress(f"tasks-smtp-{args.smtp_port}", self.tasks, args.smtp_port,
+                         "To the SMTP server of keel:email", cidr=WORLD_V4)
+        for port in sorted(set(args.external_ports) - {443, args.smtp_port}):
             self._egress(f"tasks-external-{port}", self.tasks, port, f"To an attached backing service on {port}",
                          cidr=WORLD_V4)
         self.register_outputs({"taskSecurityGroupId": self.tasks.id})
