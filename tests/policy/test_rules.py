@@ -164,6 +164,8 @@ MUTATIONS = [
         "Resource": [f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:other-app/DATABASE_URL-XyZ123"]})),
     ("IAM-07", "task role writes a foreign bucket", set_policy("task-media", {
         "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": ["arn:aws:s3:::someone-else/*"]})),
+    ("IAM-07", "task role sends mail as an identity of another stack", set_policy("task-media", {
+        "Effect": "Allow", "Action": ["ses:SendEmail"], "Resource": [f"arn:aws:ses:eu-west-1:{ACCOUNT}:identity/other.com"]})),
     ("IAM-07", "task role uses a foreign key", set_policy("task-media", {
         "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/other"]})),
     ("IAM-08", "managed ARNs inline and attached", set_prop("exec-role", "managedPolicyArns", [])),
@@ -278,3 +280,16 @@ def test_docs_list_every_rule_as_the_code_defines_it():
     assert committed == render(), "regenerate: python -m keel_policy.docs > docs/policy-rules.md"
     for rule in rules():
         assert f"| {rule.id} | {rule.title} | {rule.sources} | {rule.scope} |" in committed
+
+
+def test_the_task_role_may_send_mail_from_the_stacks_own_ses_identity_only():
+    """keel:email ses: ses:SendEmail/SendRawEmail on the stack's sesv2 EmailIdentity is least privilege."""
+    identity_arn = f"arn:aws:ses:eu-west-1:{ACCOUNT}:identity/app.acme.io"
+    identity = res("aws:sesv2/emailIdentity:EmailIdentity", "email-identity", "app.acme.io", identity_arn,
+                   emailIdentity="app.acme.io")
+    send = {"Sid": "SendEmail", "Effect": "Allow", "Action": ["ses:SendEmail", "ses:SendRawEmail"],
+            "Resource": identity_arn}
+    task_policy = json.loads(next(r for r in compliant_stack() if r.name == "task-media").props["policy"])
+    with_mail = set_policy("task-media", *task_policy["Statement"], send)
+    assert "IAM-07" not in fired(with_mail([*compliant_stack(), identity]))
+    assert "IAM-07" in fired(with_mail(compliant_stack()))  # the same grant without that identity in the stack
