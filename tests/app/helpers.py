@@ -10,8 +10,11 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = REPO_ROOT / "app"
@@ -38,6 +41,32 @@ def run_app(args: list[str], env: dict[str, str], timeout: float = 60, **kwargs)
 
 def manage(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
     return run_app([sys.executable, "manage.py", *args], env, timeout)
+
+
+@contextmanager
+def fresh_database(template: str | None = None) -> Iterator[str]:
+    """The URL of a new database on the test server (empty, or a copy of ``template``), dropped afterwards."""
+    import psycopg
+
+    base = urlsplit(os.environ["DATABASE_URL"])
+    name = f"{base.path.strip('/')}_{uuid.uuid4().hex[:8]}"
+    admin = urlunsplit(base._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    try:
+        yield urlunsplit(base._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def image_manage(history: str, *args: str, database_url: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """manage.py of the app as an image carrying ``history`` of the documents app's migrations
+    (tests/app/migration_sets; tests/app/image_settings.py), on the database at ``database_url``."""
+    env = app_env(DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="tests.app.image_settings",
+                  KEEL_TEST_IMAGE=history)
+    env["PYTHONPATH"] = os.pathsep.join([str(APP_DIR), str(REPO_ROOT)])
+    return manage(*args, env=env, timeout=timeout)
 
 
 def free_port() -> int:

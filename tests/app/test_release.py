@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
-import uuid
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
-from .helpers import APP_DIR, app_env, free_port, json_lines, manage
+from .helpers import APP_DIR, app_env, free_port, fresh_database, json_lines, manage
 
 RELEASE_LOCK_KEY = 0x6B65656C
 
@@ -20,14 +17,8 @@ RELEASE_LOCK_KEY = 0x6B65656C
 @pytest.fixture(scope="module")
 def fresh_database_url():
     """A new, empty database on the test server, dropped afterwards."""
-    base = urlsplit(os.environ["DATABASE_URL"])
-    name = f"{base.path.strip('/')}_release_{uuid.uuid4().hex[:8]}"
-    admin = urlunsplit(base._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield urlunsplit(base._replace(path=f"/{name}"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database() as url:
+        yield url
 
 
 def applied_migrations(url: str) -> int:
