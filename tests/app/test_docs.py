@@ -43,3 +43,5 @@ def test_readme_opens_with_the_quick_start_and_the_aws_walkthrough():
     for page in ("stack-config", "release-phase", "security-and-delivery", "policy-rules", "parity", "benchmarks"):
         assert f"(docs/{page}.md)" in readme, page
     assert len(readme.splitlines()) < 200
+    # The first screen (about 40 lines) reaches the AWS walk-through.
+    assert readme.splitlines().index("## Deploying to AWS") < 40
