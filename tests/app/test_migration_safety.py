@@ -95,3 +95,39 @@ def test_this_projects_own_migrations_are_reversible_or_marked():
     loader = safety.loader_for()
     ours = [m for key, m in loader.graph.nodes.items() if key[0] in ("documents", "core")]
     assert ours and all(safety.reversible(m) for m in ours)
+
+
+def test_keel_check_runs_the_migration_check_through_bin_manage(monkeypatch):
+    """`keel check --migrations-since REV`: the real bin/manage on this checkout (nothing unsafe added)."""
+    import io
+
+    from .helpers import shared_test_database_url
+
+    monkeypatch.setenv("DATABASE_URL", shared_test_database_url())
+    from keel.cli import main
+    from keel.cli.context import Context
+
+    out = io.StringIO()
+    code = main(["check", "--stack", "dev", "--migrations-since", "HEAD"], Context(stdout=out, stderr=io.StringIO()))
+    assert code == 0
+    assert "MIGRATIONS (added since HEAD)" in out.getvalue()
+    assert "0 migration(s) checked, all backwards compatible" in out.getvalue()
+
+
+def test_keel_check_fails_when_the_migration_check_does():
+    import io
+    import subprocess
+
+    from keel.cli import main
+    from keel.cli.context import Context
+
+    line = "documents.0002_remove_widget_title: DROP_COLUMN: drops a column the version still serving reads"
+
+    def manage(command, **kwargs):
+        assert command[1:] == ["migration_safety", "--since", "origin/main"]
+        return subprocess.CompletedProcess(command, 1, "", line + "\n")
+
+    out = io.StringIO()
+    code = main(["check", "--stack", "dev", "--migrations-since", "origin/main"],
+                Context(stdout=out, stderr=io.StringIO(), run_process=manage))
+    assert code == 1 and line in out.getvalue()

@@ -76,6 +76,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--secret", action=_Secret, metavar="KEY=VALUE", dest="overrides",
                         help="the same for a secret value (`pulumi config set --secret`): "
                         "--set --secret 'keel:secrets.STRIPE_API_KEY=sk_test_...'")
+    parser.add_argument("--migrations-since", metavar="REV",
+                        help="also refuse migrations added since git REV that would break the version still "
+                        "serving (e.g. the revision the stack runs: its imageRevision output); needs the local "
+                        "Postgres, like bin/manage (docs/migrations.md)")
     parser.set_defaults(func=run)
 
 
@@ -161,4 +165,16 @@ def run(args: argparse.Namespace, context) -> int:
         context.out(json.dumps(document, indent=2))
     else:
         context.out(variables_table(variables) + "\n\n" + table(results, args.stack))
-    return VIOLATIONS if failures(results) else 0
+    unsafe = getattr(args, "migrations_since", None) and not migrations_safe(args.migrations_since, context)
+    return VIOLATIONS if failures(results) or unsafe else 0
+
+
+def migrations_safe(since: str, context) -> bool:
+    """The app's own check (manage.py migration_safety --since), through bin/manage; prints its lines."""
+    command = [str(evaluate.repo_root() / "bin" / "manage"), "migration_safety", "--since", since]
+    result = context.run_process(command, capture_output=True, text=True, check=False)
+    context.out("\nMIGRATIONS (added since " + since + ")")
+    for line in (result.stdout + result.stderr).splitlines():
+        if line.strip():
+            context.out(line)
+    return result.returncode == 0

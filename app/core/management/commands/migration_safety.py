@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import OperationalError
 
 from core import migration_safety as safety
 
@@ -39,7 +40,12 @@ class Command(BaseCommand):
                                  "the database's unapplied migrations")
 
     def handle(self, *args, since: str | None = None, **options) -> None:
-        found = unsafe_since(since) if since else unsafe_pending()
+        try:
+            found = unsafe_since(since) if since else unsafe_pending()
+        except OperationalError as error:  # sqlmigrate and the applied list need the database
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise CommandError(f"cannot reach DATABASE_URL's database ({first}): start it (bin/services, bin/dev)") \
+                from None
         if found is None:
             self.stdout.write("migration_safety: the database has no migration applied yet: nothing old is "
                               "serving, every migration may run")
