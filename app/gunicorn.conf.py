@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # app/: config.*
 from config import contract  # noqa: E402
 from config.env import load_or_exit  # noqa: E402
 from config.gunicorn_balance import ConnectionBoard, balance  # noqa: E402
+from config.gunicorn_worker import BufferingThreadWorker  # noqa: E402
 from config.logs import logging_config  # noqa: E402
 
 ENV = load_or_exit()
@@ -31,7 +32,10 @@ wsgi_app = "config.wsgi:application"
 bind = f"0.0.0.0:{ENV['PORT']}"
 workers = ENV["WEB_CONCURRENCY"]
 # Threads, because the sync worker ignores keepalive; each worker serves this many requests at once.
-worker_class = "gthread"
+# gthread plus a buffering front (config/gunicorn_worker.py): a request reaches a thread only once
+# its headers and body are all here, so slow senders cannot hold the threads.
+worker_class = BufferingThreadWorker
+BufferingThreadWorker.max_body = ENV["DOCUMENT_MAX_BYTES"] + contract.REQUEST_ENVELOPE_BYTES
 threads = 4
 # Above the load balancer's 60 s idle timeout, so the balancer always closes idle connections first.
 keepalive = contract.WEB_KEEPALIVE

@@ -190,6 +190,9 @@ WEB_KEEPALIVE = 75  # gunicorn keepalive: above the load balancer's 60 s idle ti
 WORKER_SOFT_SHUTDOWN_TIMEOUT = 100  # Celery soft shutdown after SIGTERM; ECS worker stopTimeout is 120
 HEALTH_PATH = "/healthz"  # liveness: answered before ALLOWED_HOSTS and the HTTPS redirect
 READY_PATH = "/readyz"  # readiness: database, cache and broker, each bounded to 2 s
+# Room for the multipart envelope around the largest document: the largest request body accepted
+# (Django's DATA_UPLOAD_MAX_MEMORY_SIZE and the web worker's buffering front).
+REQUEST_ENVELOPE_BYTES = 1_048_576
 
 
 def broker_database(cache_database: int) -> int:

@@ -160,7 +160,7 @@ DOCUMENT_MAX_BYTES = ENV["DOCUMENT_MAX_BYTES"]
 DOCUMENT_RETENTION_DAYS = ENV["DOCUMENT_RETENTION_DAYS"]
 DOCUMENT_PURGE_INTERVAL = ENV["DOCUMENT_PURGE_INTERVAL"]
 # Django refuses larger request bodies before the view runs; leave room for the multipart envelope.
-DATA_UPLOAD_MAX_MEMORY_SIZE = DOCUMENT_MAX_BYTES + 1_048_576
+DATA_UPLOAD_MAX_MEMORY_SIZE = DOCUMENT_MAX_BYTES + contract.REQUEST_ENVELOPE_BYTES
 
 # --- Email (EMAIL_URL, config/email.py) -----------------------------------------------------
 _EMAIL = email_settings(ENV["EMAIL_URL"], DEBUG)
