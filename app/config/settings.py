@@ -134,7 +134,8 @@ def _default_storage() -> dict:
         if ENV["AWS_S3_ENDPOINT_URL"]:
             options["endpoint_url"] = ENV["AWS_S3_ENDPOINT_URL"]
         # No access keys here: boto3's default chain finds the ECS task role (or a local profile).
-        return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+        # S3Storage writing the sniffed type and disposition of each document (documents/s3.py).
+        return {"BACKEND": "documents.s3.DocumentS3Storage", "OPTIONS": options}
     # Only reachable in debug: config.env requires the bucket in production.
     return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 

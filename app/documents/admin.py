@@ -42,7 +42,7 @@ class DocumentAdmin(admin.ModelAdmin):
 
     @admin.display(description="Object")
     def download(self, document: Document) -> str:
-        url = presigned_url(document.file) or reverse("documents:download", args=[document.pk])
+        url = presigned_url(document) or reverse("documents:download", args=[document.pk])
         return format_html('<a href="{}">{}</a>', url, document.file.name)
 
     @admin.action(description="Process the selected pending or failed documents again")

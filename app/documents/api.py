@@ -116,7 +116,7 @@ def one_as_json(document: Document, request: HttpRequest) -> dict:
     return as_json(
         row_of(document),
         links_to("documents:api-detail", request)(document.pk),
-        presigned_url(document.file) or links_to("documents:download", request)(document.pk),
+        presigned_url(document) or links_to("documents:download", request)(document.pk),
     )
 
 

@@ -10,8 +10,39 @@ from functools import partial
 
 from django.core.files.storage import FileSystemStorage, Storage
 from django.db.models.fields.files import FieldFile
+from django.utils.http import content_disposition_header
+
+from .sniff import OCTET_STREAM
 
 CHUNK_BYTES = 1024 * 1024
+
+# Types a browser shows without running anything: served inline. Everything else is an attachment,
+# text included (an HTML or SVG file without a signature sniffs as text/plain).
+INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"})
+# Words in a type a browser may parse as a document or script (text/html, image/svg+xml,
+# application/xhtml+xml, text/javascript ...): served as plain text, never as that type.
+ACTIVE_MARKERS = ("html", "xml", "svg", "script", "text/")
+
+
+def served_type(detected: str) -> str:
+    """The Content-Type an object is stored and served with, from the type sniffed from its bytes
+    (never the client's claim): passive types as they are, text as UTF-8 plain text, and anything a
+    browser could render as a page or run as a script as plain text too."""
+    if detected in INLINE_TYPES:
+        return detected
+    if detected == "text/plain" or any(marker in detected for marker in ACTIVE_MARKERS):
+        return "text/plain; charset=utf-8"
+    return detected or OCTET_STREAM
+
+
+def object_headers(detected: str, filename: str) -> dict[str, str]:
+    """S3 ContentType and ContentDisposition for an object of sniffed type ``detected`` named
+    ``filename`` (already sanitised by storing.display_name): inline only for INLINE_TYPES.
+    S3 can store no X-Content-Type-Options (only its system metadata is ever returned as a response
+    header), so the type itself must be one no browser renders actively."""
+    inline = detected in INLINE_TYPES
+    return {"ContentType": served_type(detected),
+            "ContentDisposition": content_disposition_header(not inline, filename)}
 
 
 def is_s3(storage: Storage) -> bool:
@@ -55,7 +86,16 @@ def stored_objects(storage: Storage, prefix: str) -> Iterator[tuple[str, datetim
                 yield name, datetime.fromtimestamp(os.path.getmtime(path), tz=UTC)
 
 
-def presigned_url(field_file: FieldFile) -> str | None:
-    """A short-lived URL straight to the private object, or None where storage has none
-    (the local filesystem: the app's download view streams the file instead)."""
-    return field_file.url if is_s3(field_file.storage) else None
+def presigned_url(document) -> str | None:
+    """A short-lived URL straight to the document's private object, or None where storage has none
+    (the local filesystem: the app's download view streams the file instead). The URL overrides
+    the response's Content-Type and Content-Disposition as object_headers says (S3's
+    response-content-* parameters), so objects stored before those headers were set are served
+    safely too; a document not yet processed is an octet-stream attachment until it is."""
+    storage = document.file.storage
+    if not is_s3(storage):
+        return None
+    headers = object_headers(document.content_type or OCTET_STREAM, document.original_name)
+    overrides = {"ResponseContentType": headers["ContentType"],
+                 "ResponseContentDisposition": headers["ContentDisposition"]}
+    return storage.url(document.file.name, parameters=overrides)

@@ -21,6 +21,8 @@ from django.conf import settings
 from django.core.files import File
 from django.db import DatabaseError, transaction
 
+from . import sniff
+from .media import object_headers
 from .models import Document
 
 logger = logging.getLogger(__name__)
@@ -73,14 +75,26 @@ def enqueue_processing(document_id: int) -> None:
     process_document.delay(document_id)
 
 
-def store_document(owner, content: File, name: str) -> Document:
+def sniffed_type(content: File, name: str) -> str:
+    content.seek(0)
+    head = content.read(sniff.SNIFF_BYTES)
+    content.seek(0)
+    return sniff.content_type(head, name)
+
+
+def store_document(owner, content: File, name: str, sha256: str = "") -> Document:
     """Store ``content`` as a new pending document of ``owner`` and queue its processing.
+    ``sha256``, when the caller has it already (an import), is recorded at once so a rerun can
+    recognise the file before the worker has measured it.
 
     Raises UploadRejected for a bad size and DocumentNotStored when storage or the database
     fails; in both cases neither an object nor a row remains.
     """
     check_size(content.size)
-    document = Document(owner=owner, original_name=display_name(name))
+    document = Document(owner=owner, original_name=display_name(name), sha256=sha256)
+    # The object is stored with the type its bytes show and, unless passive, as an attachment:
+    # never with the type the client declared (documents.s3 writes these).
+    content.object_parameters = object_headers(sniffed_type(content, name), document.original_name)
     try:
         document.file.save(document.original_name, content, save=False)
     except Exception as exc:

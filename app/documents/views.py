@@ -92,7 +92,7 @@ def download(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         document = owned_document(request, pk)
     # A fresh presigned URL on every click, so links on the page never expire.
-    url = presigned_url(document.file)
+    url = presigned_url(document)
     if url is not None:
         return redirect(url)
     stored = document.file.storage.open(document.file.name, "rb")

@@ -56,7 +56,7 @@ def test_rediss_urls_verify_certificates_everywhere():
 
 def test_media_on_s3_is_private_and_presigned_without_static_keys():
     storage = settings_for()["storage"]
-    assert storage["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert storage["BACKEND"] == "documents.s3.DocumentS3Storage"
     options = storage["OPTIONS"]
     assert options["default_acl"] is None and options["querystring_auth"] is True
     assert "access_key" not in options and "secret_key" not in options  # the task role's credentials
