@@ -23,3 +23,9 @@ urlpatterns = [
     path("accounts/", include(accounts)),
     path("", include("documents.urls")),
 ]
+
+# Django's error pages, except under /api/, where every error is JSON (documents.api).
+handler400 = "documents.api.bad_request"
+handler403 = "documents.api.permission_denied"
+handler404 = "documents.api.page_not_found"
+handler500 = "documents.api.server_error"

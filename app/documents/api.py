@@ -4,19 +4,28 @@ POST /api/documents/        multipart field ``file``  -> 201 and the document
 GET  /api/documents/        the caller's documents, newest first, paginated (?page=N)
 GET  /api/documents/<id>/   one of the caller's documents
 DELETE /api/documents/<id>/ delete it, row and object
+
+Every answer under /api/ is JSON, errors as ``{"error": message, "status": code}``: the views'
+own, and through the URLconf's handler400/403/404/500 (below) whatever Django or a middleware
+raises first (an unparseable body, a database down while the session's user is looked up: 503
+with Retry-After).
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
-from django.db import transaction
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.urls import reverse
+from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
 from .media import presigned_url
@@ -34,6 +43,54 @@ def json_error(status: int, message: str, **headers: str) -> JsonResponse:
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response
+
+
+API_PREFIX = "/api/"
+RETRY_AFTER_SECONDS = "5"
+
+
+def is_api(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler400: an unreadable request (a multipart part with a 1 KB header, too many fields)."""
+    if not is_api(request):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return json_error(413, f"the request body is too large: {exception}")
+    if isinstance(exception, MultiPartParserError):
+        return json_error(400, f"the multipart body could not be parsed: {exception} Send one file in field 'file'.")
+    return json_error(400, "bad request: the request could not be read")
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not is_api(request):
+        return defaults.permission_denied(request, exception)
+    return json_error(403, "forbidden")
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not is_api(request):
+        return defaults.page_not_found(request, exception)
+    return json_error(404, f"no such endpoint: {request.path}; see /api/documents/")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500, called while the exception is being handled: a backing service that is down
+    is a 503 the client may retry; anything else a 500 naming the request id for the logs."""
+    if not is_api(request):
+        return defaults.server_error(request)
+    exception = sys.exc_info()[1]
+    if isinstance(exception, DatabaseError) or _is_redis_outage(exception):
+        return json_error(503, "a backing service is unavailable; try again shortly", Retry_After=RETRY_AFTER_SECONDS)
+    request_id = getattr(request, "request_id", "")
+    return json_error(500, f"internal error; quote request id {request_id} when reporting it")
+
+
+def _is_redis_outage(exception: BaseException | None) -> bool:
+    redis = sys.modules.get("redis.exceptions")  # loaded only where the cache has been used
+    return redis is not None and isinstance(exception, (redis.ConnectionError, redis.TimeoutError))
 
 
 class JsonCsrfCheck(CsrfViewMiddleware):
@@ -134,7 +191,7 @@ def create(request: HttpRequest) -> HttpResponse:
     except UploadRejected as exc:
         return json_error(exc.status, exc.message)
     except DocumentNotStored as exc:
-        return json_error(503, str(exc), Retry_After="5")
+        return json_error(503, str(exc), Retry_After=RETRY_AFTER_SECONDS)
     response = JsonResponse(one_as_json(document, request), status=201)
     response["Location"] = reverse("documents:api-detail", args=[document.pk])
     return response
@@ -183,6 +240,6 @@ def document(request: HttpRequest, pk: int) -> HttpResponse:
         except Exception:
             logger.exception("could not delete document %s", found.pk)
             return json_error(503, "storage or database unavailable: the document was kept whole, try again",
-                              Retry_After="5")
+                              Retry_After=RETRY_AFTER_SECONDS)
         return HttpResponse(status=204)
     return JsonResponse(one_as_json(found, request))
