@@ -17,7 +17,7 @@ from django.dispatch import receiver
 from django.http import JsonResponse
 
 from config import contract
-from config.health import readiness
+from config.health import cached_readiness, public_view
 from config.logs import REQUEST_ID
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -63,9 +63,19 @@ class HealthMiddleware:
         if path == contract.HEALTH_PATH:
             return _no_store(JsonResponse({"status": "ok"}))
         if path == contract.READY_PATH:
-            report = readiness()
-            return _no_store(JsonResponse(report, status=200 if report["status"] == "ok" else 503))
+            report = cached_readiness()
+            shown = report if from_inside_the_vpc(request) else public_view(report)
+            return _no_store(JsonResponse(shown, status=200 if report["status"] == "ok" else 503))
         return self.get_response(request)
+
+
+def from_inside_the_vpc(request) -> bool:
+    """True for a request that did not come through the load balancer's listener: the ALB adds
+    X-Forwarded-For to every request it forwards, its health checker sends none (ELB docs, "HTTP
+    headers and Application Load Balancers" and "Health checks for Application Load Balancer target
+    groups"). The task's security group admits only the ALB, so the rest is a probe or a one-off
+    task inside the VPC (keel status), or a local run."""
+    return "HTTP_X_FORWARDED_FOR" not in request.META
 
 
 def _no_store(response):

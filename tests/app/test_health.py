@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from config import contract
 from django.test import Client, override_settings
 
 PROBE = {"HTTP_HOST": "10.0.1.23"}  # the load balancer probes the task's IP over plain HTTP
+# What the internet's requests look like once the ALB forwarded them: it appends X-Forwarded-For.
+FROM_THE_INTERNET = {**PROBE, "HTTP_X_FORWARDED_FOR": "203.0.113.9"}
 DEAD_REDIS = "redis://127.0.0.1:9/0"  # port 9 (discard): nothing listens on loopback
+
+
+@pytest.fixture(autouse=True)
+def fresh_readiness():
+    """Each test sees its own run of the checks, and leaves no kept database connection behind
+    (it would block dropping the test database)."""
+    from config import health
+
+    health.forget_cached_report()
+    yield
+    health.close_check_connections()
+    health.forget_cached_report()
 
 
 def test_liveness_answers_a_plain_http_probe_with_the_task_ip_as_host():
@@ -124,3 +139,54 @@ def test_the_wsgi_entry_point_sends_every_other_path_to_django():
     assert wsgi_get("/accounts/login/")[0].startswith("400")
     assert wsgi_get("/accounts/login/", HTTP_HOST="testserver")[0].startswith("301")
     assert wsgi_get(contract.HEALTH_PATH + "x")[0].startswith("400")
+@pytest.mark.django_db(transaction=True)
+def test_readiness_from_the_internet_shows_names_and_timings_but_no_error_text():
+    caches = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": DEAD_REDIS}}
+    with override_settings(CACHES=caches, CELERY_BROKER_URL="redis://127.0.0.1:9/1"):
+        response = Client().get(contract.READY_PATH, **FROM_THE_INTERNET)
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failing"] == ["cache", "broker"]
+    assert all(set(check) == {"ok", "ms"} for check in body["checks"].values())
+    text = response.content.decode()
+    assert "127.0.0.1" not in text and "Error" not in text and "refused" not in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_flood_of_100_probes_opens_at_most_a_handful_of_database_connections():
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import psycopg
+    from django.db import connection
+
+    database = connection.settings_dict["NAME"]
+    seen: set[tuple[int, object]] = set()
+    stop = threading.Event()
+
+    def watch() -> None:
+        """Every backend connected to the test database, sampled every few milliseconds."""
+        params = {**connection.get_connection_params(), "dbname": "postgres"}
+        with psycopg.connect(**params, autocommit=True) as watcher:
+            while not stop.is_set():
+                rows = watcher.execute("SELECT pid, backend_start FROM pg_stat_activity WHERE datname = %s "
+                                       "AND pid <> pg_backend_pid()", [database]).fetchall()
+                seen.update(rows)
+                time.sleep(0.003)
+
+    connection.close()  # the test's own connection is not a probe's
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        time.sleep(0.2)
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            statuses = list(pool.map(lambda _: Client().get(contract.READY_PATH, **FROM_THE_INTERNET).status_code,
+                                     range(100)))
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        watcher.join()
+
+    assert statuses == [200] * 100
+    assert 1 <= len(seen) <= 3, seen
