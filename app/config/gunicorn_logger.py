@@ -15,6 +15,7 @@ import time
 from gunicorn.glogging import Logger
 
 from config.contract import HEALTH_PATH
+from config.logs import client_address
 
 PROBE_SUMMARY_SECONDS = 300.0
 _PROBE_PATHS = frozenset({HEALTH_PATH, HEALTH_PATH + "/"})
@@ -94,7 +95,7 @@ class JsonAccessLogger(Logger):
                 "status": status,
                 "duration_ms": round(request_time.total_seconds() * 1000, 2),
                 "bytes": getattr(resp, "sent", None),
-                "remote_addr": environ.get("HTTP_X_FORWARDED_FOR", environ.get("REMOTE_ADDR")),
+                "remote_addr": client_address(environ),
                 "user_agent": environ.get("HTTP_USER_AGENT"),
                 "protocol": environ.get("SERVER_PROTOCOL"),
             },

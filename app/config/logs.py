@@ -8,6 +8,7 @@ Every record carries ``request_id`` (the id of the HTTP request being served, se
 from __future__ import annotations
 
 import contextvars
+import ipaddress
 import json
 import logging
 import os
@@ -40,6 +41,22 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text
+
+
+def client_address(environ: dict) -> str | None:
+    """The client's address as the load balancer saw it: the right-most X-Forwarded-For entry,
+    which the ALB appends to whatever the client sent (ELB docs, "X-Forwarded-For": "the last IP
+    address is the client that connected to the load balancer"); everything left of it is the
+    client's own claim. The ALB is our only proxy; without the header (a health check, a local run)
+    the socket's peer. Works on a WSGI environ and on request.META alike."""
+    forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
+    last = forwarded.rsplit(",", 1)[-1].strip()
+    if last:
+        try:
+            return str(ipaddress.ip_address(last))
+        except ValueError:
+            pass  # not an address the ALB would write: fall back to the peer
+    return environ.get("REMOTE_ADDR")
 
 
 def _current_task() -> tuple[str | None, str | None]:
