@@ -45,7 +45,7 @@ def test_an_unexpected_error_is_a_json_500_naming_the_request_id(browser, monkey
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(api, "Paginator", broken)
+    monkeypatch.setattr(api, "page_number", broken)
     browser.http.raise_request_exception = False
     response = browser.get("/api/documents/")
 
