@@ -6,9 +6,8 @@ import itertools
 import re
 
 import pytest
-from django.test import Client
-
 from config import throttle
+from django.test import Client
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "the-right-password-9341"

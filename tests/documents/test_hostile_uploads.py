@@ -11,7 +11,6 @@ import urllib.request
 
 import pytest
 from django.core.files.base import ContentFile
-
 from documents import processing
 from documents.models import Document
 

@@ -7,7 +7,6 @@ import re
 import botocore.session
 import pytest
 from botocore.validate import ParamValidator
-
 from keel.components import waf
 
 WAFV2 = botocore.session.get_session().get_service_model("wafv2")
