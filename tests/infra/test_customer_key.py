@@ -78,9 +78,9 @@ def existing_database(identifier: str, key_arn: str, key_manager: str) -> dict[s
         "aws:rds/getInstances:getInstances": {
             "instanceIdentifiers": [identifier], "id": "eu-west-1",
             "instanceArns": [f"arn:aws:rds:eu-west-1:123456789012:db:{identifier}"]},
-        "aws:rds/getInstance:getInstance": {"dbInstanceIdentifier": identifier, "storageEncrypted": True,
+        "aws:rds/getInstance:getInstance": {"dbInstanceIdentifier": identifier, "storageEncrypted": bool(key_arn),
                                              "kmsKeyId": key_arn, "id": identifier},
-        "aws:kms/getKey:getKey": {"arn": key_arn, "keyId": key_arn.rsplit("/", 1)[1], "keyManager": key_manager,
+        "aws:kms/getKey:getKey": {"arn": key_arn, "keyId": key_arn.rsplit("/", 1)[-1], "keyManager": key_manager,
                                   "id": key_arn},
     }
 
@@ -110,3 +110,10 @@ def test_an_existing_database_with_the_same_key_choice_goes_ahead():
     unchanged = evaluate_stack("staging", raise_errors=False,
                                invokes=existing_database("keel-staging-db", AWS_RDS_KEY, "AWS"))
     assert unchanged.error is None and unchanged.by_type("aws:rds/instance:Instance")
+
+
+def test_an_existing_unencrypted_database_is_refused_whatever_the_key():
+    """Storage encryption itself is fixed at creation (storage_encrypted forces a new instance)."""
+    invokes = existing_database("keel-staging-db", "", "AWS")
+    refused = evaluate_stack("staging", raise_errors=False, invokes=invokes)
+    assert "created it without storage encryption" in str(refused.error) and "\n" not in str(refused.error)

@@ -116,12 +116,14 @@ class Database(pulumi.ComponentResource):
 
 
 def existing_storage_key(identifier: str) -> str | None:
-    """The KMS key ARN an existing instance named ``identifier`` encrypts its storage with; None when
-    no such instance exists (a new stack). Looked up in AWS during every preview and update."""
+    """The KMS key ARN an existing instance named ``identifier`` encrypts its storage with ("" for an
+    unencrypted one); None when no such instance exists (a new stack). Looked up in AWS during every
+    preview and update."""
     found = aws.rds.get_instances(filters=[aws.rds.GetInstancesFilterArgs(name="db-instance-id", values=[identifier])])
     if not found.instance_identifiers:
         return None
-    return aws.rds.get_instance(db_instance_identifier=identifier).kms_key_id or None
+    instance = aws.rds.get_instance(db_instance_identifier=identifier)
+    return (instance.kms_key_id or "") if instance.storage_encrypted else ""
 
 
 def storage_key_refusal(identifier: str, key_option: str, wants_stack_key: bool,
@@ -137,15 +139,16 @@ def storage_key_refusal(identifier: str, key_option: str, wants_stack_key: bool,
     existing_key = existing_storage_key(identifier)
     if existing_key is None:
         return None
-    customer_managed = is_customer_managed(existing_key)
+    customer_managed = is_customer_managed(existing_key) if existing_key else None
     if customer_managed == wants_stack_key:
         return None
-    has = "a customer-managed key" if customer_managed else "the AWS-managed key aws/rds"
+    has = {True: "encrypted its storage with a customer-managed key", False: "encrypted its storage with the "
+           "AWS-managed key aws/rds", None: "created it without storage encryption"}[customer_managed]
+    way_back = f"set {key_option} back to {str(customer_managed).lower()}, or " if customer_managed is not None else ""
     return (f"{key_option} = {str(wants_stack_key).lower()} cannot apply to the existing database {identifier}: RDS "
-            f"encrypted its storage with {has} when it was created and cannot change it, and replacing it would "
-            f"collide with its fixed identifier; set {key_option} back to {str(customer_managed).lower()}, or "
-            "migrate the data by snapshot and restore (docs/stack-config.md, \"Changing keel:kmsKey on an existing "
-            "stack\")")
+            f"{has} when it was created and cannot change that, and replacing it would collide with its fixed "
+            f"identifier; {way_back}migrate the data by snapshot and restore (docs/stack-config.md, \"Changing "
+            "keel:kmsKey on an existing stack\")")
 
 
 def final_snapshot_name(name: str, identifier: str, parent: pulumi.Resource) -> pulumi.Output[str]:
