@@ -54,7 +54,7 @@ POSTGRES_ENGINE_VERSION = re.compile(r"^(1[6-9])(\.\d+)?$")
 CACHE_ENGINES = ("valkey", "redis")
 CACHE_ENGINE_VERSION = re.compile(r"^(7|8)\.\d+$")
 # Resource names start with "<project>-<stack>": S3, RDS and ElastiCache accept only lower-case letters,
-# digits and hyphens, and "<prefix>-cache" must fit ElastiCache's 40 characters.
+# digits and hyphens, and "<prefix>-cache-cmk" must fit ElastiCache's 40 characters.
 NAME_PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,27}$")
 
 
