@@ -161,3 +161,31 @@ def test_image_tag_changes_with_the_platform_and_build_args(dev):
     assert image.inputs["build"]["platform"] == "linux/amd64"
     build_args = image.inputs["build"].get("args") or {}  # the revision label's GIT_REVISION in a checkout
     assert image.inputs["imageName"].endswith(":" + image_tag(context_digest(), "linux/amd64", build_args))
+
+
+def evaluated_image_ref(root: Path) -> str:
+    """The imageRef output of the dev stack evaluated from a copy of the repository at ``root`` (its own
+    interpreter, so the copy's program digests the copy's build context)."""
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "keel.evaluate", "dev"], cwd=root, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(root / "infra")}, timeout=300, check=True)
+    outputs = json.loads(result.stdout[result.stdout.index("\n{") + 1:])
+    return outputs["imageRef"]
+
+
+def test_the_stack_pushes_a_mode_only_change_under_a_new_tag(tmp_path):
+    """End to end: the program, evaluated from a checkout whose only change is a file mode, names another
+    image (pulumi-docker sees another contextDigest and rebuilds: the push needs a tag of its own)."""
+    for entry in ("infra", "app", "requirements", "policy"):
+        shutil.copytree(ROOT / entry, tmp_path / entry, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "staticfiles", "media", ".venv"))
+    for entry in ("Dockerfile", ".dockerignore", "Procfile", "Pulumi.yaml", "Pulumi.dev.yaml", "pyproject.toml"):
+        shutil.copy2(ROOT / entry, tmp_path / entry)
+    os.chmod(tmp_path / "app/manage.py", 0o755)
+    before = evaluated_image_ref(tmp_path)
+    os.chmod(tmp_path / "app/manage.py", 0o775)  # the same checkout under umask 002
+    after = evaluated_image_ref(tmp_path)
+    assert before.split("@")[0] == after.split("@")[0] and before != after
