@@ -50,7 +50,10 @@ ANALYZER          pkg/resource/plugin/analyzer_plugin.go (NewPolicyAnalyzer) and
                   (RunPlugin) with ROOT = PROGRAM DIRECTORY = the absolute pack directory and the
                   pack's own runtime options; sdk/python/cmd/pulumi-language-python/main.go
                   (RunPlugin): for an analyzer no default virtualenv is added, the command is
-                  `VENV/bin/python -u -m pulumi.policy ENGINE_ADDRESS PACK_DIR` and it runs in PACK_DIR.
+                  `VENV/bin/python -u -m pulumi.policy ENGINE_ADDRESS PACK_DIR` and it runs in PACK_DIR;
+                  the host first waits for the engine's ConfigureStack call (through its policy proxy)
+                  and starts the pack with PULUMI_ORGANIZATION, PULUMI_PROJECT, PULUMI_STACK,
+                  PULUMI_DRY_RUN and PULUMI_CONFIG (the stack config as JSON) in its environment.
 INSTALL           sdk/python/cmd/pulumi-language-python/main.go (InstallDependencies) and
                   sdk/python/toolchain/pip.go (InstallDependencies): `pulumi install` (and Pulumi
                   Deployments' dependency step) creates the virtualenv at ROOT/virtualenv and installs
@@ -223,11 +226,14 @@ def program_launch(project: PythonProject, *, stack: str, monitor: str, engine: 
     return Launch(argv, env, pwd)
 
 
-def policy_pack_launch(pack_dir: Path, engine: str, base_env: Mapping[str, str] | None = None) -> Launch:
+def policy_pack_launch(pack_dir: Path, engine: str, *, project: str, stack: str, config: Mapping[str, str],
+                       dry_run: bool = True, base_env: Mapping[str, str] | None = None) -> Launch:
     """ANALYZER (with PY_OPTIONS, VENV_PATH and ACTIVATE) for `--policy-pack PACK_DIR`."""
     pack = PythonProject.load(pack_dir / "PulumiPolicy.yaml")
     python = _language_host_python(pack.root, pack.root, pack.options)
     env = activated(dict(base_env if base_env is not None else os.environ), python.parent.parent)
+    env.update(PULUMI_PROJECT=project, PULUMI_STACK=stack, PULUMI_DRY_RUN="true" if dry_run else "false",
+               PULUMI_CONFIG=json.dumps(dict(config)))
     return Launch((str(python), "-u", "-m", "pulumi.policy", engine, str(pack.root)), env, pack.root)
 
 

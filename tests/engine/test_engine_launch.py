@@ -21,7 +21,7 @@ from keel.components.release import ReleaseProvider
 from keel.evaluate import read_stack_config
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime import rpc
-from pulumi.runtime.proto import analyzer_pb2_grpc, provider_pb2, provider_pb2_grpc
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, provider_pb2, provider_pb2_grpc
 
 from tests.engine.monitor import FakeEngine
 from tests.engine.rules import (
@@ -152,10 +152,10 @@ def test_pulumi_install_finds_the_programs_requirements(project):
 # --- the policy pack (analyzer) ------------------------------------------------------------------
 
 
-def test_the_engine_starts_the_policy_pack_and_it_answers():
-    """pkg/resource/plugin/analyzer_plugin.go + the language host's RunPlugin: the pack's own
-    PulumiPolicy.yaml options, resolved against the pack directory, run in the pack directory."""
-    launch = policy_pack_launch(REPO / "policy", ENGINE_ADDRESS, base_env=shell_environment())
+def analyzer_info(stack: str):
+    config, _ = read_stack_config(REPO, "keel", stack)
+    launch = policy_pack_launch(REPO / "policy", ENGINE_ADDRESS, project="keel", stack=stack, config=config,
+                                base_env=shell_environment())
     assert launch.cwd == REPO / "policy"
     assert Path(launch.argv[0]).parent.parent.resolve() == (REPO / ".venv").resolve()
     process, port = start_plugin(launch)
@@ -166,8 +166,19 @@ def test_the_engine_starts_the_policy_pack_and_it_answers():
         channel.close()
     finally:
         stop(process)
-    assert info.name == "keel"
-    assert len(info.policies) > 10
+    return info
+
+
+def test_the_engine_starts_the_policy_pack_and_it_holds_prod_to_the_prod_rules():
+    """pkg/resource/plugin/analyzer_plugin.go + the language host's RunPlugin: the pack's own
+    PulumiPolicy.yaml options, resolved against the pack directory, run in the pack directory, with
+    the stack's name and config from the engine's ConfigureStack."""
+    staging, prod = analyzer_info("staging"), analyzer_info("prod")
+    assert staging.name == prod.name == "keel" and len(prod.policies) > 10
+
+    def mandatory(info):
+        return {p.name for p in info.policies if p.enforcementLevel == analyzer_pb2.MANDATORY}
+    assert mandatory(staging) < mandatory(prod)  # prod-scoped rules are mandatory for prod only
 
 
 @pytest.mark.parametrize("manifest", ["Pulumi.yaml", "policy/PulumiPolicy.yaml"])
