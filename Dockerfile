@@ -42,7 +42,7 @@ RUN DJANGO_DEBUG=false \
 # ---- runtime: the virtualenv and the app, run as an unprivileged user ----
 FROM --platform=linux/amd64 python:3.11-slim-bookworm AS runtime
 # uid/gid 10001 (the ECS task definitions set user "10001:10001"). Its home is /tmp, the one
-# writable place on the read-only root filesystem, so nothing tries to write elsewhere.
+# writable place for the app on the read-only root filesystem, so nothing tries to write elsewhere.
 RUN groupadd --system --gid 10001 keel \
  && useradd --system --uid 10001 --gid keel --home-dir /tmp --no-create-home \
       --shell /usr/sbin/nologin keel
@@ -58,6 +58,17 @@ COPY --from=build /srv/app /srv/app
 # The one app-owned directory: debug-mode media for docker compose's named volume (which copies
 # this ownership). In production media goes to S3 and the root filesystem is read-only.
 RUN install -d -o 10001 -g 10001 /srv/app/media
+# The writable paths. On Fargate each task volume is a fresh directory owned by root, mode 0755,
+# unless the image declares a VOLUME at its mount point: then the image's directory, owner and mode
+# included, is copied in (AWS docs, "Use bind mounts with Amazon ECS"). So each path the task
+# definitions mount is declared here, with the owner and mode the app needs:
+# - /tmp, mode 1777 as on any Linux: tempfile, uploads over 2.5 MB, beat's schedule, Celery's pool;
+# - the folders ECS Exec's SSM agent writes (its state and logs), owned by the app user so the agent
+#   can write them whichever user it runs as (the task definitions mount them when exec is on).
+# VOLUME comes last: a build step after it could not change these directories.
+RUN install -d -m 1777 /tmp \
+ && install -d -o 10001 -g 10001 -m 0755 /var/lib/amazon/ssm /var/log/amazon/ssm
+VOLUME ["/tmp", "/var/lib/amazon/ssm", "/var/log/amazon/ssm"]
 WORKDIR /srv/app
 USER 10001:10001
 EXPOSE 8000

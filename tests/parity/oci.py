@@ -12,10 +12,21 @@ child, not by forwarding the signal. ECS delivers SIGTERM to the container's fir
 command itself from the host: the shallowest process whose parent already runs inside the
 container's chroot (that parent is buildah's exec helper). The command is the Procfile line in
 exec form, so that process is gunicorn's or Celery's main process.
+
+Given a ``fargate.TaskStorage``, a container gets Fargate's filesystem (see tests/parity/fargate.py):
+each mount point a bind of a directory prepared as Fargate prepares the task volume, and the root
+filesystem read-only. ``buildah run`` has no read-only-root option, so the container's root is
+bind-mounted read-only onto itself on the host before the run, after creating the mount points
+the runtime needs, as Docker and containerd create them in the container's layer before making the
+root read-only. One deviation, for buildah's sake: /run is a copy of the image's /run (root-owned,
+0755 in the image) on a separate bind, because buildah deletes its /run/.containerenv after the
+command and panics, losing the exit status, when it cannot. The app's user cannot write there
+either, so the app sees no difference.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -24,6 +35,8 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from tests.parity import fargate
 
 # Separate mounts in any container, and what buildah itself writes into a container before the
 # command starts: never counted as writes to the root filesystem.
@@ -61,6 +74,7 @@ def size(tag: str) -> str:
     return subprocess.run([str(OCI), "size", tag], capture_output=True, text=True, check=True).stdout.strip()
 
 
+@functools.cache
 def image_config(tag: str) -> dict:
     """The OCI image config (User, Env, Cmd, WorkingDir, ExposedPorts...)."""
     out = subprocess.run([str(OCI), "buildah", "inspect", "--type", "image", tag], capture_output=True,
@@ -96,17 +110,26 @@ class Container:
     image's own, on the host network (ports land on 127.0.0.1), and its output in a log file."""
 
     def __init__(self, image: str, name: str, command: Sequence[str], environment: Mapping[str, str],
-                 log_dir: Path, user: str | None = None) -> None:
+                 log_dir: Path, user: str | None = None, storage: fargate.TaskStorage | None = None) -> None:
         self.name = name
         self.command = list(command)
         self.log_path = log_dir / f"{name}.log"  # stdout: what CloudWatch would get as log events
         self.err_path = log_dir / f"{name}.stderr.log"
+        self.volumes_dir = log_dir / f"{name}.volumes"  # each task volume's directory, by volume name
+        self._host_mounts: list[str] = []  # binds this object made on the host, innermost last
+        self.removed = False
         self.id = subprocess.run(
             [str(OCI), "buildah", "from", "--pull=never", "--name", f"keel-parity-{name}-{uuid.uuid4().hex[:8]}",
              image], capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         args = [str(OCI), "buildah", "run", "--network", "host"]
         if user:
             args += ["--user", user]  # the task definition's user, as ECS applies it
+        if storage is not None:
+            try:
+                args += self._fargate_filesystem(storage)
+            except BaseException:
+                self.remove()
+                raise
         for key, value in sorted(environment.items()):
             args += ["--env", f"{key}={value}"]
         args += [self.id, "--", *self.command]
@@ -115,7 +138,38 @@ class Container:
             self.process = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                                             start_new_session=True)
         self._first: int | None = None
-        self.removed = False
+
+    def volume(self, name: str) -> Path:
+        """The host directory of task volume ``name`` (what the container sees at its mount point)."""
+        return self.volumes_dir / name
+
+    def _fargate_filesystem(self, storage: fargate.TaskStorage) -> list[str]:
+        """Prepare the task's volumes and (if asked) the read-only root; return buildah's --mount options."""
+        root = Path(subprocess.run([str(OCI), "buildah", "mount", self.id], capture_output=True, text=True,
+                                   check=True).stdout.strip())
+        options = []
+        for mount in storage.mounts:
+            source = fargate.prepare(mount, root, self.volume(mount.volume))
+            (root / mount.path.lstrip("/")).mkdir(parents=True, exist_ok=True)  # the runtime's mount point
+            options += ["--mount", f"type=bind,source={source},destination={mount.path},"
+                                   f"{'ro' if mount.read_only else 'rw'}"]
+        if not storage.read_only_root:
+            return options
+        for path in storage.unmapped_volumes():  # else buildah would give each a writable copy
+            options += ["--mount", f"type=bind,source={root / path.lstrip('/')},destination={path},ro"]
+        for path in BUILDAH_OWN_FILES:  # mount points of the files buildah binds in
+            (root / path.lstrip("/")).touch(exist_ok=True)
+        run = fargate.prepare(fargate.TaskMount("run", "/run", read_only=False, from_image=True), root,
+                              self.volumes_dir / ".run")
+        self._bind(root, root, "--bind")
+        self._bind(root, root, "-o", "remount,bind,ro")
+        self._bind(run, root / "run", "--bind")
+        return options
+
+    def _bind(self, source: Path, target: Path, *how: str) -> None:
+        subprocess.run(["mount", *how, str(source), str(target)], check=True, capture_output=True)
+        if how == ("--bind",):
+            self._host_mounts.append(str(target))
 
     # -- state ---------------------------------------------------------------------------
     def stdout(self) -> str:
@@ -188,6 +242,9 @@ class Container:
 
     def remove(self) -> None:
         if not self.removed:
+            for target in reversed(self._host_mounts):
+                subprocess.run(["umount", target], capture_output=True)
+            self._host_mounts.clear()
             subprocess.run([str(OCI), "buildah", "rm", self.id], capture_output=True, timeout=300)
             self.removed = True
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.parity import oci
+from tests.parity import fargate, oci
 from tests.parity.browser import probe
 from tests.parity.local import LocalServices, local_environment
 from tests.parity.stack import ParityError, ProcessDefinition, config_problems, resolved_environment
@@ -52,8 +52,20 @@ def failure(container: oci.Container, what: str) -> AssertionError:
 
 def start(image: str, definition: ProcessDefinition, environment: Mapping[str, str], log_dir: Path,
           name: str | None = None, command: list[str] | None = None) -> oci.Container:
+    """A container of ``image`` as Fargate runs ``definition``: its command, user, and storage (task
+    volumes at its mount points, read-only root; see tests/parity/fargate.py)."""
+    storage = fargate.task_storage(definition.volumes, definition.extra, oci.image_config(image))
     return oci.Container(image, name or definition.name, command or definition.command, environment, log_dir,
-                         user=definition.user)
+                         user=definition.user, storage=storage)
+
+
+def host_path(container: oci.Container, definition: ProcessDefinition, path: str) -> Path:
+    """Where ``path`` in the container lives on the host: in the task volume mounted over it."""
+    for point in definition.extra.get("mountPoints") or []:
+        base = point["containerPath"].rstrip("/")
+        if path == base or path.startswith(base + "/"):
+            return container.volume(point["sourceVolume"]) / path[len(base):].lstrip("/")
+    raise AssertionError(f"{path} is on no mount point of {definition.name}: it is on the read-only root")
 
 
 def start_all(image: str, log_dir: Path, runs: list[dict]) -> list[oci.Container]:

@@ -33,6 +33,7 @@ class ProcessDefinition:
     stop_timeout: int
     user: str | None = None
     extra: dict = field(default_factory=dict, compare=False)
+    volumes: tuple[dict, ...] = ()  # the task definition's volumes (the container's mountPoints name them)
 
     def without(self, variable: str) -> ProcessDefinition:
         """This definition with ``variable`` removed from its environment and secrets."""
@@ -59,15 +60,24 @@ class ProcessDefinition:
         return tuple(path for path in self._writable_mounts() if path in SSM_AGENT_PATHS)
 
 
-def process_definitions(container_definitions: Mapping[str, dict]) -> dict[str, ProcessDefinition]:
-    """{process -> its definition} from ``Evaluation.container_definitions()``."""
+def process_definitions(container_definitions: Mapping[str, dict],
+                        task_volumes: Mapping[str, list[dict]] | None = None) -> dict[str, ProcessDefinition]:
+    """{process -> its definition} from ``Evaluation.container_definitions()`` and, for the
+    storage, each process's task volumes (``task_volumes(evaluation)``)."""
     missing = [name for name in PROCESSES if name not in container_definitions]
     if missing:
         raise ParityError(f"the stack defines no container for process {', '.join(missing)}")
-    return {name: _definition(name, container_definitions[name]) for name in PROCESSES}
+    return {name: _definition(name, container_definitions[name], (task_volumes or {}).get(name) or [])
+            for name in PROCESSES}
 
 
-def _definition(name: str, raw: dict) -> ProcessDefinition:
+def task_volumes(evaluation) -> dict[str, list[dict]]:
+    """{process -> the ``volumes`` of its task definition}, as the stack registers them."""
+    return {name: list(record.plain_inputs.get("volumes") or [])
+            for name, record in evaluation.task_definitions().items()}
+
+
+def _definition(name: str, raw: dict, volumes: list[dict]) -> ProcessDefinition:
     return ProcessDefinition(
         name=name,
         command=list(raw.get("command") or []),
@@ -76,6 +86,7 @@ def _definition(name: str, raw: dict) -> ProcessDefinition:
         stop_timeout=int(raw.get("stopTimeout") or ECS_DEFAULT_STOP_TIMEOUT),
         user=raw.get("user"),
         extra=raw,
+        volumes=tuple(volumes),
     )
 
 

@@ -10,14 +10,14 @@ from config import contract
 from keel import procfile
 
 from tests.parity import oci
-from tests.parity.stack import SSM_AGENT_PATHS, check_injected, process_definitions
+from tests.parity.stack import SSM_AGENT_PATHS, check_injected, process_definitions, task_volumes
 
 APP_USER = "10001:10001"
 
 
 @pytest.fixture(scope="module")
 def definitions(staging):
-    return process_definitions(staging.container_definitions())
+    return process_definitions(staging.container_definitions(), task_volumes(staging))
 
 
 def test_the_staging_stack_injects_every_variable_every_process_needs(definitions):

@@ -16,7 +16,7 @@ from tests.parity.local import (
     TASK_ROLE_STANDIN,
     LocalServices,
 )
-from tests.parity.stack import process_definitions, resolved_environment
+from tests.parity.stack import process_definitions, resolved_environment, task_volumes
 
 LOCAL = LocalServices(
     postgres_host="127.0.0.1", postgres_port=5433, postgres_user="postgres", database="keel_f_unit",
@@ -29,7 +29,7 @@ LOCAL = LocalServices(
 
 @pytest.fixture(scope="module")
 def stack_and_local(staging):
-    definitions = process_definitions(staging.container_definitions())
+    definitions = process_definitions(staging.container_definitions(), task_volumes(staging))
     stored = processes.stored_secrets(staging.secret_values(), definitions)
     as_stack = {name: resolved_environment(d, stored) for name, d in definitions.items()}
     return as_stack, processes.environments(definitions, staging.secret_values(), LOCAL)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from tests.parity import processes
-from tests.parity.stack import ParityError, check_injected, process_definitions
+from tests.parity.stack import ParityError, check_injected, process_definitions, task_volumes
 
 
 @pytest.fixture(scope="module")
 def definitions(staging):
-    return process_definitions(staging.container_definitions())
+    return process_definitions(staging.container_definitions(), task_volumes(staging))
 
 
 @pytest.mark.parametrize(("process", "variable"), [

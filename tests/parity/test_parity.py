@@ -1,8 +1,9 @@
 """Parity proof: the image the stack deploys works with exactly the environment the stack gives it.
 
 The staging stack is evaluated under Pulumi mocks; each process's container definition (command,
-environment, secrets, user, stopTimeout) is run as a container of the image built from this
-repository's Dockerfile, against Postgres, Redis and S3 (moto) on loopback. Only hosts, ports,
+environment, secrets, user, stopTimeout, and its storage: task volumes at its mount points on a
+read-only root, prepared as Fargate prepares them, see fargate.py) is run as a container of the
+image built from this repository's Dockerfile, against Postgres, Redis and S3 (moto) on loopback. Only hosts, ports,
 credentials and TLS parameters change (tests/parity/local.py says exactly what and why).
 Then the test uses the app as the load balancer and a user would, and stops every process the
 way ECS does.
@@ -22,12 +23,17 @@ from config import contract
 from tests.parity import processes
 from tests.parity.browser import Browser, probe, send
 from tests.parity.oci import REPO_ROOT
-from tests.parity.stack import ProcessDefinition, check_injected, process_definitions
+from tests.parity.stack import ProcessDefinition, check_injected, process_definitions, task_volumes
 
 SERVICES = ("web", "worker", "beat")
 ADMIN = {"DJANGO_SUPERUSER_USERNAME": "parity-admin", "DJANGO_SUPERUSER_EMAIL": "admin@example.com",
          "DJANGO_SUPERUSER_PASSWORD": "correct-horse-battery-staple-7"}
 APP_UID = 10001
+# Over FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), so Django spills the upload to a temporary file.
+LARGE_UPLOAD = 5 * 1024 * 1024
+# What `keel run -- python manage.py shell -c ...` runs: a temporary file, as any admin script may make.
+WRITE_TEMP_FILE = ("import tempfile; f = tempfile.NamedTemporaryFile(prefix='keel-run-', delete=False); "
+                   "f.write(b'written by keel run'); f.close(); print(f.name)")
 
 
 def one_off(staging, definitions: dict[str, ProcessDefinition], command: list[str],
@@ -61,6 +67,11 @@ def object_keys(s3, bucket: str) -> set[str]:
     return {item["Key"] for item in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
 
 
+def beat_schedule_path(beat: ProcessDefinition) -> str:
+    """Where beat keeps its schedule: the ``--schedule`` path of its Procfile command."""
+    return beat.command[beat.command.index("--schedule") + 1]
+
+
 def processed(browser: Browser, document_id: int):
     response = browser.request("GET", f"/api/documents/{document_id}/", headers={"Accept": "application/json"})
     assert response.status == 200, f"GET document {document_id}: {response.status} {response.text[:300]}"
@@ -75,7 +86,7 @@ def processed(browser: Browser, document_id: int):
 def test_image_serves_processes_and_stops_with_the_environment_the_stack_injects(
         image, staging, local_services, database_secret, containers, s3, tmp_path):
     local = local_services
-    definitions = process_definitions(staging.container_definitions())
+    definitions = process_definitions(staging.container_definitions(), task_volumes(staging))
     check_injected(definitions)  # fails naming process and variable before anything runs
     environments = processes.environments(definitions, staging.secret_values(), local)
     web_env = environments["web"]
@@ -107,6 +118,11 @@ def test_image_serves_processes_and_stops_with_the_environment_the_stack_injects
     processes.wait_until_serving(web, local.web_port, [worker, beat], timeout=180)
     for container in services:
         assert container.uid() == APP_UID, f"{container.name} runs as uid {container.uid()}, not {APP_UID}"
+    # Beat's first tick wrote its schedule into the task volume at its mount point.
+    schedule = processes.host_path(beat, definitions["beat"], beat_schedule_path(definitions["beat"]))
+    written = processes.wait_for(lambda: sorted(schedule.parent.glob(schedule.name + "*")), 60,
+                                 f"beat to write its schedule {beat_schedule_path(definitions['beat'])}", services)
+    assert all(path.stat().st_uid == APP_UID for path in written), [(p.name, p.stat().st_uid) for p in written]
 
     # 3. The load balancer's probes: plain HTTP, the task's IP as Host.
     health = probe(local.web_port, contract.HEALTH_PATH)
@@ -126,7 +142,10 @@ def test_image_serves_processes_and_stops_with_the_environment_the_stack_injects
     assert signed_in.status == 302 and "sessionid" in browser.cookies, \
         f"sign-in: {signed_in.status} {signed_in.text[:500]}"
     assert browser.request("GET", "/").status == 200
-    content = os.urandom(2048).hex().encode()
+    from django.conf import settings
+
+    assert LARGE_UPLOAD > settings.FILE_UPLOAD_MAX_MEMORY_SIZE  # spilled to FILE_UPLOAD_TEMP_DIR
+    content = os.urandom(LARGE_UPLOAD // 2).hex().encode()
     created = browser.upload("parity.txt", content)
     assert created.status == 201, f"upload: {created.status} {created.text[:500]}"
     kept = created.json()["id"]
@@ -167,13 +186,24 @@ def test_image_serves_processes_and_stops_with_the_environment_the_stack_injects
     document = processes.wait_for(imported, 60, "the imported Procfile to be processed", services)
     assert document["sha256"] == hashlib.sha256((REPO_ROOT / "Procfile").read_bytes()).hexdigest()
 
+    # 7. `keel run -- python manage.py shell -c ...`: a one-off writes a temporary file where Python's
+    # tempfile puts it, as the task user, on the task's storage.
+    shell_task = one_off(staging, definitions, ["python", "manage.py", "shell", "-c", WRITE_TEMP_FILE])
+    shell_env = processes.environments({"release": shell_task}, staging.secret_values(), local)["release"]
+    shell = processes.start(image["tag"], shell_task, shell_env, tmp_path, name="shell")
+    containers.append(shell)
+    processes.run_to_completion(shell, timeout=180)
+    temp_file = next(line for line in shell.stdout().splitlines() if line.startswith("/"))
+    on_host = processes.host_path(shell, shell_task, temp_file)
+    assert on_host.read_bytes() == b"written by keel run" and on_host.stat().st_uid == APP_UID, temp_file
+
     # Every line each process wrote to stdout so far is one JSON log object (what CloudWatch gets).
     # Checked before SIGTERM: Celery's shutdown handler writes two plain lines straight to the
     # stdout file descriptor (celery.apps.worker.safe_say), bypassing logging.
     for container in [release, *services]:
         assert processes.non_json_lines(container) == [], f"{container.name} logged lines that are not JSON"
 
-    # 7. SIGTERM, as ECS sends it; each process must exit by itself within its stopTimeout.
+    # 8. SIGTERM, as ECS sends it; each process must exit by itself within its stopTimeout.
     results: dict[str, tuple[float, int | None]] = {}
 
     def stop(container):
@@ -192,7 +222,7 @@ def test_image_serves_processes_and_stops_with_the_environment_the_stack_injects
         assert status == 0, f"{container.name} exited {status} after SIGTERM\n{container.output()[-2000:]}"
         assert container.written_paths(definitions[container.name].writable_paths()) == [], \
             f"{container.name} wrote outside its writable mounts (the root filesystem is read-only on ECS)"
-    for container in (create_admin, importer):  # one-offs run the release definition
+    for container in (create_admin, importer, shell):  # one-offs run the release definition
         assert container.written_paths(definitions["release"].writable_paths()) == [], container.name
     print(f"\nparity: image {image['tag']} {image['size']}, built in {image['build_seconds']:.0f} s; "
           + ", ".join(f"{name} stopped in {results[name][0]:.1f} s (stopTimeout {definitions[name].stop_timeout})"
