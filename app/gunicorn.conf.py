@@ -41,8 +41,10 @@ threads = 4
 keepalive = contract.WEB_KEEPALIVE
 graceful_timeout = contract.WEB_GRACEFUL_TIMEOUT
 timeout = 30  # a worker silent this long is restarted
-# The heartbeat file lives in memory: the root filesystem is read-only and disk fchmod can stall.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# The heartbeat file lives in memory where the platform gives a writable /dev/shm (Docker's 64 MB
+# tmpfs; Fargate documents no size setting for it), else in the writable /tmp task volume (None:
+# tempfile's directory). Disk fchmod can stall; the root filesystem is read-only.
+worker_tmp_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
 preload_app = True
 # Recycling bounds the memory a slow leak could take (none was seen: a worker stays near 60 MiB RSS
 # after 45,000 requests); with preloading a new worker is a fork. The jitter keeps workers from

@@ -20,9 +20,14 @@ from keel.environment import StackValues, container_environment
 from keel.stack_config import ProcessSize
 
 USER = "10001:10001"  # the app user the Dockerfile creates
+# The task volumes below are bind mounts on Fargate's task storage. Fargate creates each one owned by
+# root with mode 0755, which USER cannot write, unless the image declares a VOLUME at the mount
+# point: then it copies the image's directory in, owner and mode included (AWS docs, "Use bind mounts
+# with Amazon ECS"). The Dockerfile declares every path mounted here; tests/parity proves it.
 TMP_VOLUME = "tmp"
 # ECS Exec's SSM agent writes its state and logs here; on a read-only root filesystem it cannot start
-# without them (aws-containers/amazon-ecs-exec-checker#21). Volume name -> container path.
+# without them (aws-containers/amazon-ecs-exec-checker#21, aws/containers-roadmap#1359).
+# Volume name -> container path.
 EXEC_VOLUMES = {"ssm-lib": "/var/lib/amazon/ssm", "ssm-log": "/var/log/amazon/ssm"}
 FARGATE_MAX_STOP_TIMEOUT = 120
 STOP_TIMEOUTS = {
