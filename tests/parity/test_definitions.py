@@ -60,7 +60,7 @@ def test_only_tmp_is_writable_on_a_read_only_root(definitions, staging):
         assert definition.agent_paths() == agent, f"{name}: agent folders {definition.agent_paths()}"
 
 
-@pytest.mark.timeout(900)  # may be the test that builds the image (cold: minutes)
+@pytest.mark.timeout(900, func_only=True)  # the body only: oci.build bounds a cold image build
 @pytest.mark.image
 def test_the_image_runs_web_as_10001_from_the_app_folder_with_no_config_baked_in(image):
     config = oci.image_config(image["tag"])
@@ -78,7 +78,7 @@ def normalized(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(900, func_only=True)  # the body only: oci.build bounds a cold image build
 @pytest.mark.image
 def test_the_image_holds_exactly_the_app_lock(image, tmp_path):
     locked = {normalized(match) for match in

@@ -58,7 +58,7 @@ def test_a_mount_point_naming_an_undeclared_volume_fails():
         fargate.task_mounts([], container(TMP), set())
 
 
-@pytest.mark.timeout(900)  # may be the test that builds the image (cold: minutes)
+@pytest.mark.timeout(900, func_only=True)  # the body only: oci.build bounds a cold image build
 @pytest.mark.image
 def test_every_writable_mount_point_works_as_the_task_user_on_fargate(image, staging, containers, tmp_path):
     """Each process's task definition and the image together: on Fargate's storage, the task user

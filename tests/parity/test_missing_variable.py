@@ -29,7 +29,7 @@ def test_removing_one_variable_from_one_process_fails_naming_both(definitions, p
     assert all(f"process {process}:" in line and variable in line for line in lines), lines
 
 
-@pytest.mark.timeout(900)  # may be the test that builds the image (cold: minutes)
+@pytest.mark.timeout(900, func_only=True)  # the body only: oci.build bounds a cold image build
 @pytest.mark.image
 def test_the_image_refuses_a_definition_without_a_required_variable_naming_both(
         image, definitions, staging, local_services, containers, tmp_path):

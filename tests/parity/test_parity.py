@@ -81,7 +81,7 @@ def processed(browser: Browser, document_id: int):
 
 
 # A cold build on a fresh machine (Debian stand-in, then every layer) takes minutes; warm, seconds.
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(900, func_only=True)  # the body only: oci.build bounds a cold image build
 @pytest.mark.image
 def test_image_serves_processes_and_stops_with_the_environment_the_stack_injects(
         image, staging, local_services, database_secret, containers, s3, tmp_path):
