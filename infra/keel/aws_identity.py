@@ -11,6 +11,9 @@ and builds the boto3 session the task runner uses:
 stack config               what the session does with it
 =========================  ===========================================================================
 aws:region                 the region of every client
+aws:accessKey, aws:secretKey, aws:token
+                           static credentials; like pulumi-aws, they come before the environment
+                           and the profile (a Pulumi secret in the state, never logged)
 aws:profile                the shared-config profile (its own role_arn/source_profile/SSO included)
 aws:sharedConfigFiles      the config file read for profiles (one file: boto3 reads one)
 aws:sharedCredentialsFiles the credentials file read for profiles (one file)
@@ -105,6 +108,8 @@ class AwsIdentity:
 
     region: str | None = None
     profile: str | None = None
+    # Static credentials (aws:accessKey/secretKey/token): {"access_key": ..., "secret_key": ..., "token": ...}.
+    credentials: Mapping[str, str] = field(default_factory=dict)
     shared_config_file: str | None = None
     shared_credentials_file: str | None = None
     assume_roles: tuple[AssumeRole, ...] = ()
@@ -122,15 +127,17 @@ class AwsIdentity:
         credentials_file = _one_file(raw, "aws:sharedCredentialsFiles", problems)
         roles = tuple(_assume_roles(raw, problems))
         endpoints = _endpoints(raw, problems)
+        credentials = _static_credentials(raw, problems)
         identity = cls(region=raw.get("aws:region") or None, profile=raw.get("aws:profile") or None,
-                       shared_config_file=config_file, shared_credentials_file=credentials_file,
+                       credentials=credentials, shared_config_file=config_file, shared_credentials_file=credentials_file,
                        assume_roles=roles, endpoints=endpoints, sts_region=raw.get("aws:stsRegion") or None)
         return identity, problems
 
     # --- as properties of the dynamic resources ------------------------------------------------
 
     def to_props(self) -> dict[str, Any]:
-        return {"region": self.region, "profile": self.profile, "shared_config_file": self.shared_config_file,
+        return {"region": self.region, "profile": self.profile, "credentials": dict(self.credentials),
+                "shared_config_file": self.shared_config_file,
                 "shared_credentials_file": self.shared_credentials_file,
                 "assume_roles": [role.to_props() for role in self.assume_roles],
                 "endpoints": dict(self.endpoints), "sts_region": self.sts_region}
@@ -139,6 +146,7 @@ class AwsIdentity:
     def from_props(cls, props: Mapping[str, Any] | None) -> AwsIdentity:
         props = props or {}
         return cls(region=props.get("region") or None, profile=props.get("profile") or None,
+                   credentials={k: v for k, v in (props.get("credentials") or {}).items() if v},
                    shared_config_file=props.get("shared_config_file") or None,
                    shared_credentials_file=props.get("shared_credentials_file") or None,
                    assume_roles=tuple(AssumeRole.from_props(r) for r in props.get("assume_roles") or ()),
@@ -153,6 +161,8 @@ class AwsIdentity:
     def describe(self) -> str:
         """Region, profile and roles for a message (nothing secret)."""
         parts = [f"region {self.region!r}", f"profile {self.profile!r}"]
+        if self.credentials:
+            parts.append("the access key from aws:accessKey")
         if self.assume_roles:
             parts.append("roles " + " -> ".join(role.role_arn for role in self.assume_roles))
         return ", ".join(parts)
@@ -167,7 +177,12 @@ class AwsIdentity:
             core.set_config_variable("config_file", os.path.expanduser(self.shared_config_file))
         if self.shared_credentials_file:
             core.set_config_variable("credentials_file", os.path.expanduser(self.shared_credentials_file))
-        session = boto3.session.Session(botocore_session=core, profile_name=self.profile, region_name=self.region)
+        if self.credentials:
+            session = boto3.session.Session(
+                aws_access_key_id=self.credentials["access_key"], aws_secret_access_key=self.credentials["secret_key"],
+                aws_session_token=self.credentials.get("token"), botocore_session=core, region_name=self.region)
+        else:
+            session = boto3.session.Session(botocore_session=core, profile_name=self.profile, region_name=self.region)
         region = session.region_name
         for index, role in enumerate(self.assume_roles):
             session = self._assumed(session, role, index, region)
@@ -236,6 +251,18 @@ def _one_file(raw: Mapping[str, str], key: str, problems: list[str]) -> str | No
                         "merge them into one file or set the profile's file only")
         return None
     return files[0] if files else None
+
+
+def _static_credentials(raw: Mapping[str, str], problems: list[str]) -> dict[str, str]:
+    access_key, secret_key, token = (raw.get(f"aws:{k}") or "" for k in ("accessKey", "secretKey", "token"))
+    if bool(access_key) != bool(secret_key):
+        missing = "aws:secretKey" if access_key else "aws:accessKey"
+        problems.append(f"{missing} is not set: aws:accessKey and aws:secretKey go together "
+                        f"(`pulumi config set --secret {missing} ...`), or use a profile")
+        return {}
+    if not access_key:
+        return {}
+    return {"access_key": access_key, "secret_key": secret_key, **({"token": token} if token else {})}
 
 
 def _assume_roles(raw: Mapping[str, str], problems: list[str]) -> list[AssumeRole]:

@@ -56,7 +56,8 @@ def assumed(role_arn: str):
 def engine_props(identity: AwsIdentity) -> dict:
     """The identity's properties as the provider receives them from the engine (secrets unwrapped)."""
     plain = identity.to_props()
-    return {"aws": plain, "aws_assume_roles": plain.pop("assume_roles")}
+    return {"aws": plain, "aws_secrets": {"assume_roles": plain.pop("assume_roles"),
+                                          "credentials": plain.pop("credentials")}}
 
 
 def chained_identity(sts: str, ecs: str, logs: str | None = None) -> AwsIdentity:
@@ -176,28 +177,31 @@ def test_a_role_that_cannot_be_assumed_fails_the_release_with_one_message_naming
 
 # --- stack config -> components -> the dynamic resources' properties -------------------------------
 
+STATIC_SECRET = "stack-config-secret-key-0123456789"
 ROLES_CONFIG = [{"roleArn": ROLE_1, "sessionName": "keel-ci", "externalId": EXTERNAL_ID, "duration": "1h"},
                 {"roleArn": ROLE_2, "policyArns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"], "tags": {"team": "web"}}]
 
 
 def test_the_stacks_aws_config_reaches_both_dynamic_resources_with_the_roles_secret():
     overrides = {"aws:assumeRoles": ROLES_CONFIG, "aws:endpoints": [{"ecs": "https://ecs.example.internal"}],
+                 "aws:accessKey": "AKIASTACKCONFIG0001", "aws:secretKey": STATIC_SECRET,
                  "aws:stsRegion": "us-east-1", "aws:sharedConfigFiles": ["~/.aws/keel-config"]}
     ev = evaluate_stack("staging", overrides=overrides)
     runs = {r.name: r for r in ev.resources if r.type.startswith("pulumi-python:dynamic")}
     for name in ("release-run", "deploy-check-run"):
         inputs = runs[name].inputs
         # The roles encrypted in the state (the engine keeps the outputs of secret inputs secret), the rest plain.
-        assert is_secret_wrapped(inputs["aws_assume_roles"]) and not is_secret_wrapped(inputs["aws"])
+        assert is_secret_wrapped(inputs["aws_secrets"]) and not is_secret_wrapped(inputs["aws"])
         plain = identity_from_props(runs[name].plain_inputs)
         assert plain.region == ev.config["aws:region"] and plain.sts_region == "us-east-1"
         assert plain.endpoint("ecs") == "https://ecs.example.internal"
         assert plain.shared_config_file == "~/.aws/keel-config"
+        assert plain.credentials == {"access_key": "AKIASTACKCONFIG0001", "secret_key": STATIC_SECRET}
         assert plain.assume_roles == (
             AssumeRole(ROLE_1, session_name="keel-ci", external_id=EXTERNAL_ID, duration_seconds=3600),
             AssumeRole(ROLE_2, policy_arns=("arn:aws:iam::aws:policy/ReadOnlyAccess",), tags={"team": "web"}))
     outside_secrets = json.dumps([_without_secrets(r.inputs) for r in ev.resources]) + json.dumps(ev.outputs, default=str)
-    assert EXTERNAL_ID not in outside_secrets
+    assert EXTERNAL_ID not in outside_secrets and STATIC_SECRET not in outside_secrets
 
 
 def _without_secrets(value):
@@ -221,6 +225,9 @@ def _without_secrets(value):
     ("aws:sharedCredentialsFiles", ["~/.aws/a", "~/.aws/b"],
      "aws:sharedCredentialsFiles lists 2 files: the release gate and deploy check (boto3) read one; "
      "merge them into one file or set the profile's file only"),
+    ("aws:accessKey", "AKIASTACKCONFIG0001",
+     "aws:secretKey is not set: aws:accessKey and aws:secretKey go together "
+     "(`pulumi config set --secret aws:secretKey ...`), or use a profile"),
     ("aws:endpoints", [{"ecs": 5}],
      'aws:endpoints[0] is not valid: allowed an object of service: URL, e.g. {ecs: "http://localhost:4566"}'),
 ])
@@ -230,6 +237,14 @@ def test_a_bad_identity_setting_is_one_line_naming_the_key(key, value, message):
     with pytest.raises(StackConfigError) as failure:
         load(raw, "staging")
     assert failure.value.messages == [message]
+
+
+def test_static_keys_from_the_stack_config_come_before_the_environment_and_the_profile():
+    with FakeEcs(TASK_ARN, "release", []) as ecs:
+        identity = AwsIdentity(region=REGION, profile="someone-else", endpoints={"ecs": ecs.endpoint},
+                               credentials={"access_key": "AKIASTACKCONFIG0001", "secret_key": STATIC_SECRET})
+        TaskRunner.from_aws(identity).running_tasks(CLUSTER, "f")
+    assert {(key, region) for _, key, region, _ in ecs.signatures} == {("AKIASTACKCONFIG0001", REGION)}
 
 
 def test_without_identity_settings_the_callers_own_chain_signs():

@@ -28,8 +28,8 @@ diagnostics (shown live, and under "Diagnostics" at the end). Log lines are pref
 ``release |``.
 
 Credentials: the gate acts as the same AWS identity as pulumi-aws: ``aws`` carries the provider's
-region, profile, shared files and endpoints, ``aws_assume_roles`` the roles (``keel.aws_identity``;
-a Pulumi secret, so an external ID or session policy is encrypted in the state), then boto3's
+region, profile, shared files and endpoints, ``aws_secrets`` the static keys and roles
+(``keel.aws_identity``; a Pulumi secret, encrypted in the state), then boto3's
 standard chain (environment variables, SSO, instance roles) applies, as it does for pulumi-aws.
 
 The provider is serialized with dill into the stack state and loaded by the dynamic-provider
@@ -205,15 +205,18 @@ def identity_from_props(props: dict[str, Any]) -> AwsIdentity:
     """The identity properties (state written before they existed has region/profile at the top)."""
     if not props.get("aws"):
         return AwsIdentity(region=props.get("region") or None, profile=props.get("profile") or None)
-    return AwsIdentity.from_props({**props["aws"], "assume_roles": props.get("aws_assume_roles") or []})
+    secrets = props.get("aws_secrets") or {}
+    return AwsIdentity.from_props({**props["aws"], "assume_roles": secrets.get("assume_roles") or [],
+                                   "credentials": secrets.get("credentials") or {}})
 
 
 def identity_props(identity: AwsIdentity) -> dict[str, Any]:
-    """The identity as two resource properties: ``aws`` in plain, and ``aws_assume_roles`` as a
-    secret (an external ID or session policy), kept apart so that only the roles are encrypted."""
+    """The identity as two resource properties: ``aws`` in plain, and ``aws_secrets`` (static keys,
+    the roles with their external IDs and session policies) as a Pulumi secret, kept apart so that
+    only those are encrypted in the state and hidden in the CLI."""
     plain = identity.to_props()
-    roles = plain.pop("assume_roles")
-    return {"aws": plain, "aws_assume_roles": pulumi.Output.secret(roles) if roles else []}
+    secrets = {"credentials": plain.pop("credentials"), "assume_roles": plain.pop("assume_roles")}
+    return {"aws": plain, "aws_secrets": pulumi.Output.secret(secrets) if any(secrets.values()) else {}}
 
 
 def default_runner(identity: AwsIdentity) -> TaskRunner:
