@@ -6,10 +6,12 @@ Data flows one way: stack config -> components -> environment contract -> task d
 import pulumi
 import pulumi_aws as aws
 from keel import contract, outputs, procfile, urls
+from keel.components.alarms import Alarms, AlarmsArgs
 from keel.components.autoscaling import ScalingArgs, ServiceScaling
 from keel.components.cache import Cache, CacheArgs
 from keel.components.certificate import Certificate, CertificateArgs
 from keel.components.cluster import Cluster, ClusterArgs
+from keel.components.dashboard import Dashboard, DashboardArgs
 from keel.components.database import (
     Database,
     DatabaseArgs,
@@ -21,12 +23,16 @@ from keel.components.deploy_check import DeployCheck, DeployCheckArgs
 from keel.components.dns import Alias, AliasArgs, DkimRecords, DkimRecordsArgs
 from keel.components.email import EmailIdentity, EmailIdentityArgs
 from keel.components.endpoints import Endpoints, EndpointsArgs
+from keel.components.events import EventAlerts, EventAlertsArgs
 from keel.components.iam import RdsMonitoringRole, Roles, RolesArgs
 from keel.components.image import Image, ImageArgs, source_revision
 from keel.components.kms import Key, KeyArgs, is_customer_managed
 from keel.components.loadbalancer import LoadBalancer, LoadBalancerArgs, Maintenance
+from keel.components.logmetrics import ErrorLineMetrics, ErrorLineMetricsArgs
 from keel.components.logs import LogGroups, LogGroupsArgs
 from keel.components.network import Network, NetworkArgs
+from keel.components.notifications import Notifications, NotificationsArgs
+from keel.components.queuemetrics import QueueMetrics, QueueMetricsArgs
 from keel.components.registry import Repository, RepositoryArgs
 from keel.components.release import Release, ReleaseArgs
 from keel.components.secrets import Secrets, SecretsArgs
@@ -72,6 +78,7 @@ if cfg.alb_access_logs or cfg.media_access_logs or cfg.flow_logs:
 # --- network ----------------------------------------------------------------------------------
 network = Network("network", NetworkArgs(
     name=prefix, cidr=cfg.vpc_cidr, az_count=cfg.az_count, nat_per_az=cfg.nat_gateways == "perAz",
+    nat=cfg.nat_gateways != "none",
     flow_log_bucket_arn=log_bucket.arn if (log_bucket and cfg.flow_logs) else None,
     flow_log_depends_on=[log_bucket.policy] if (log_bucket and cfg.flow_logs) else [], tags=tags))
 external_ports = tuple(urls.url_port(url, default) for url, default in
@@ -84,7 +91,7 @@ groups = SecurityGroups("sg", SecurityGroupsArgs(
     smtp_port=cfg.email.port if cfg.email and not cfg.email.ses else None, tags=tags))
 if cfg.vpc_endpoints:
     Endpoints("endpoints", EndpointsArgs(
-        name=prefix, region=cfg.region, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids,
+        name=prefix, region=cfg.region, vpc_id=network.vpc_id, subnet_ids=network.task_subnet_ids,
         route_table_ids=network.private_route_table_ids, security_group_ids=[groups.endpoints.id],
         exec_enabled=cfg.exec_enabled, tags=tags))
 
@@ -204,32 +211,37 @@ roles = Roles("roles", RolesArgs(
     runtime_secret_arns=[database_secret_arn] if database_secret_arn else [], region=cfg.region,
     email_identity_arn=email_identity.arn if email_identity else None,
     kms_key_arn=kms_arn, tags=tags))
+# beat publishes Celery's queue metrics with the task role: PutMetricData in the stack's namespace only.
+queue_metrics = [QueueMetrics("queue-metrics", QueueMetricsArgs(
+    namespace=cfg.metrics_namespace, task_role_arn=roles.task_role_arn))] if cfg.queue_metrics else []
 cluster = Cluster("cluster", ClusterArgs(name=prefix, exec_log_group=logs.names.get("exec"), kms_key_arn=kms_arn,
                                          tags=tags))
 stack_values = pulumi.Output.all(host, app_url, media.name, pulumi.Output.all(**secret_refs),
                                  database_secret_arn).apply(
     lambda v: StackValues(allowed_hosts=[v[0]], csrf_origins=[v[1]], bucket=v[2], region=cfg.region,
-                          secret_refs=dict(v[3]), database_secret_arn=v[4], https=cfg.https, user_env=cfg.env))
+                          secret_refs=dict(v[3]), database_secret_arn=v[4], https=cfg.https, user_env=cfg.env,
+                          metrics_namespace=cfg.metrics_namespace if cfg.queue_metrics else ""))
 task_definitions = TaskDefinitions("task", TaskDefinitionsArgs(
     family_prefix=prefix, sizes=cfg.processes, commands=commands, image_ref=image_ref, stack_values=stack_values,
     secrets_fingerprint=secrets.fingerprint, log_group_names=logs.names, region=cfg.region,
     stream_prefix=LOG_STREAM_PREFIX, execution_role_arn=roles.execution_role_arn,
     task_role_arn=roles.task_role_arn, exec_enabled=cfg.exec_enabled, tags=tags),
-    opts=pulumi.ResourceOptions(depends_on=[roles]))
+    opts=pulumi.ResourceOptions(depends_on=[roles, *queue_metrics]))
 
 # The release phase: migrations run to success before any service moves.
 gate = [Release("release", ReleaseArgs(
     cluster_arn=cluster.arn, task_definition_arn=task_definitions.arns["release"], container_name="release",
-    subnet_ids=network.private_subnet_ids, security_group_ids=[groups.tasks.id],
-    log_group_name=logs.names["release"], log_stream_prefix=LOG_STREAM_PREFIX,
+    subnet_ids=network.task_subnet_ids, security_group_ids=[groups.tasks.id],
+    assign_public_ip=network.tasks_public, log_group_name=logs.names["release"], log_stream_prefix=LOG_STREAM_PREFIX,
     aws=cfg.aws_identity, timeout_minutes=cfg.release_timeout_minutes),
     # Its task needs the security-group rules, NAT routes and role policies that no input of it references.
-    opts=pulumi.ResourceOptions(depends_on=[network, groups, roles]))]
+    opts=pulumi.ResourceOptions(depends_on=[network, groups, roles, *queue_metrics]))]
 services = Services("svc", ServicesArgs(
     name_prefix=prefix, cluster_arn=cluster.arn, task_definition_arns=task_definitions.arns, sizes=cfg.running_sizes,
-    subnet_ids=network.private_subnet_ids, security_group_ids=[groups.tasks.id],
+    subnet_ids=network.task_subnet_ids, security_group_ids=[groups.tasks.id],
     target_group_arn=lb.target_group_arn, container_port=contract.PORT, exec_enabled=cfg.exec_enabled,
-    timeout_minutes=cfg.deploy_timeout_minutes, depends_on=gate, web_depends_on=lb.listeners, tags=tags),
+    assign_public_ip=network.tasks_public, timeout_minutes=cfg.deploy_timeout_minutes,
+    depends_on=[*gate, cluster.providers], web_depends_on=lb.listeners, tags=tags),
     opts=pulumi.ResourceOptions(
     depends_on=gate))
 for process in ("web", "worker"):
@@ -239,12 +251,47 @@ for process in ("web", "worker"):
             cluster_name=cluster.name, service_name=services.names[process], min_count=size.min_count,
             max_count=size.max_count, cpu_target=size.cpu_target, requests_per_target=size.requests_per_target,
             request_resource_label=pulumi.Output.concat(lb.arn_suffix, "/", lb.target_group_arn_suffix)
-            if process == "web" else None, tags=tags), opts=pulumi.ResourceOptions(depends_on=[services]))
+            if process == "web" else None,
+            queue_namespace=cfg.metrics_namespace if process == "worker" and cfg.queue_metrics else None,
+            backlog_per_task=size.backlog_per_task, prefix=prefix, tags=tags),
+            opts=pulumi.ResourceOptions(depends_on=[services]))
 # ECS can report steady state after rolling back; fail `pulumi up` unless each service runs our revision.
 DeployCheck("deploy-check", DeployCheckArgs(
     cluster_arn=cluster.arn, services={p: (services.names[p], task_definitions.arns[p]) for p in outputs.SERVICES},
     aws=cfg.aws_identity, timeout_minutes=cfg.deploy_timeout_minutes),
     opts=pulumi.ResourceOptions(depends_on=list(services.services.values())))
+
+# --- operations: alarms to a topic, ERROR lines as metrics, deploy and database events, a dashboard ----
+database_id = f"{prefix}-db" if cfg.creates_database else None
+cache_nodes = tuple(f"{prefix}-cache-{i:03d}" for i in range(1, cfg.cache_replicas + 2)) if cfg.creates_cache else ()
+watched_queues = ("celery",) if cfg.queue_metrics else ()  # Celery's default queue, the only one the app uses
+if cfg.alarms:
+    notifications = Notifications("alarms-topic", NotificationsArgs(
+        name=f"{prefix}-alarms", account_id=account_id, email=cfg.alarm_email,
+        existing_topic_arn=cfg.alarm_topic_arn, kms_key_arn=kms_arn, tags=tags))
+    ErrorLineMetrics("error-lines", ErrorLineMetricsArgs(
+        namespace=cfg.metrics_namespace, log_group_names={p: logs.names[p] for p in outputs.PROCESSES}))
+    Alarms("alarms", AlarmsArgs(
+        prefix=prefix, topic_arn=notifications.topic_arn, thresholds=cfg.alarm_thresholds,
+        metrics_namespace=cfg.metrics_namespace, cluster_name=cluster.name,
+        service_names={p: services.names[p] for p in outputs.SERVICES},
+        max_counts={p: cfg.running_sizes[p].max_count if cfg.running_sizes[p].autoscaling else None
+                    for p in ("web", "worker")}, beat_runs=cfg.running_sizes["beat"].count > 0,
+        load_balancer=lb.arn_suffix, target_group=lb.target_group_arn_suffix,
+        database=database_id, cache_nodes=cache_nodes, queues=watched_queues, log_processes=outputs.PROCESSES,
+        tags=tags))
+    EventAlerts("events", EventAlertsArgs(
+        prefix=prefix, topic_arn=notifications.topic_arn,
+        service_arns=[services.services[p].arn for p in outputs.SERVICES],
+        database=database_id, tags=tags), opts=pulumi.ResourceOptions(depends_on=notifications.ready))
+    pulumi.export(outputs.ALARM_TOPIC_ARN, notifications.topic_arn)
+if cfg.dashboard:
+    dashboard = Dashboard("dashboard", DashboardArgs(
+        name=prefix, region=cfg.region, namespace=cfg.metrics_namespace, cluster_name=cluster.name,
+        service_names={p: services.names[p] for p in outputs.SERVICES}, load_balancer=lb.arn_suffix,
+        target_group=lb.target_group_arn_suffix, database=database_id, cache_nodes=cache_nodes, queues=watched_queues,
+        release_log_group=logs.names["release"], tags=tags))
+    pulumi.export(outputs.DASHBOARD_URL, dashboard.url)
 
 # --- outputs (names in keel/outputs.py; nothing secret) ---------------------------------------------
 pulumi.export(outputs.URL, app_url)
@@ -255,7 +302,8 @@ pulumi.export(outputs.CLUSTER_ARN, cluster.arn)
 pulumi.export(outputs.SERVICE_NAMES, services.names)
 pulumi.export(outputs.TASK_DEFINITION_ARNS, task_definitions.arns)
 pulumi.export(outputs.CONTAINER_NAMES, {p: p for p in outputs.PROCESSES})
-pulumi.export(outputs.PRIVATE_SUBNET_IDS, network.private_subnet_ids)
+pulumi.export(outputs.PRIVATE_SUBNET_IDS, network.task_subnet_ids)
+pulumi.export(outputs.TASKS_PUBLIC_IP, network.tasks_public)
 pulumi.export(outputs.TASK_SECURITY_GROUP_ID, groups.tasks.id)
 pulumi.export(outputs.LOG_GROUP_NAMES, {p: logs.names[p] for p in outputs.PROCESSES})
 pulumi.export(outputs.LOG_STREAM_PREFIX, LOG_STREAM_PREFIX)

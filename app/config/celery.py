@@ -10,6 +10,7 @@ import gc
 import importlib
 import logging.config
 import os
+import time
 
 from celery import Celery, signals
 from kombu.utils.objects import cached_property
@@ -39,6 +40,8 @@ def _remap_sigterm_to_sigquit() -> None:
 # Validate before anything connects: a bad environment exits 78 with one line per problem.
 ENV = load_or_exit()
 _remap_sigterm_to_sigquit()
+# After the remap: it imports celery.beat, which must not settle billiard's signal constants first.
+from config.queue_metrics import ENQUEUED_AT  # noqa: E402
 
 
 class _QuietInJson:
@@ -71,6 +74,8 @@ app = KeelCelery("keel")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# beat's scheduler publishes the queue metrics too (config.queue_metrics: why beat).
+app.conf.beat_scheduler = "config.queue_metrics:PublishingScheduler"
 app.conf.beat_schedule = {
     "purge-expired-documents": {
         "task": "documents.tasks.purge_expired_documents",
@@ -110,6 +115,14 @@ def carry_request_id(headers=None, **kwargs) -> None:
     request_id = REQUEST_ID.get()
     if request_id and headers is not None:
         headers.setdefault("request_id", request_id)
+
+
+@signals.before_task_publish.connect
+def stamp_enqueue_time(headers=None, **kwargs) -> None:
+    """The publish time in the message headers: beat reads it on the queue's oldest message to publish how
+    long tasks wait (config.queue_metrics). A retried task gets the time of its new message."""
+    if headers is not None:
+        headers[ENQUEUED_AT] = time.time()
 
 
 @signals.task_prerun.connect

@@ -126,6 +126,12 @@ CONTRACT: tuple[Var, ...] = (
         example="eu-west-1", default="", source="stack", group="services",
     ),
     Var(
+        "QUEUE_METRICS_NAMESPACE", "str",
+        "CloudWatch namespace beat publishes Celery's queue depth, oldest-task age and its heartbeat to, every "
+        "minute; empty: not published (local runs).",
+        example="keel/prod", default="", source="stack", group="services",
+    ),
+    Var(
         "AWS_S3_ENDPOINT_URL", "url", "Custom S3 endpoint (S3-compatible stores, test servers); empty for AWS.",
         example="http://127.0.0.1:9000", default="", schemes=("http", "https"), source="default", group="services",
     ),

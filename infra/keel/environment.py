@@ -31,6 +31,7 @@ class StackValues:
     database_secret_arn: str | None = None
     https: bool = True  # False: the load balancer serves plain HTTP (dev without a domain)
     user_env: dict[str, str] = field(default_factory=dict)  # keel:env (any names), already validated
+    metrics_namespace: str = ""  # beat publishes the queue metrics here; empty: off
 
 
 def web_concurrency(cpu: int) -> int:
@@ -53,6 +54,8 @@ def stack_plain_values(values: StackValues, cpu: int) -> dict[str, str]:
     }
     if values.database_secret_arn:
         plain["DATABASE_SECRET_ARN"] = values.database_secret_arn
+    if values.metrics_namespace:
+        plain["QUEUE_METRICS_NAMESPACE"] = values.metrics_namespace
     return plain
 
 

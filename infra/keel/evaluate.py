@@ -251,6 +251,8 @@ class KeelMocks:
             return f"arn:aws:ses:{region}:{ACCOUNT}:identity/{inputs.get('emailIdentity')}"
         if type_ == "aws:cloudwatch/logGroup:LogGroup":
             return f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{physical}"
+        if type_ == "aws:sns/topic:Topic":  # SNS ARNs end in the bare topic name
+            return f"arn:aws:sns:{region}:{ACCOUNT}:{physical}"
         if type_ == "aws:ecs/service:Service":
             return f"arn:aws:ecs:{region}:{ACCOUNT}:service/{physical}"
         return f"arn:aws:{service}:{region}:{ACCOUNT}:{kind}/{physical}"

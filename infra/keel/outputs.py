@@ -17,7 +17,8 @@ CLUSTER_ARN = "clusterArn"
 SERVICE_NAMES = "serviceNames"  # {"web": ..., "worker": ..., "beat": ...}
 TASK_DEFINITION_ARNS = "taskDefinitionArns"  # {"release": ..., "web": ..., "worker": ..., "beat": ...}
 CONTAINER_NAMES = "containerNames"  # {"release": "release", ...}: the container in each task definition
-PRIVATE_SUBNET_IDS = "privateSubnetIds"
+PRIVATE_SUBNET_IDS = "privateSubnetIds"  # the subnets tasks run in: public ones when TASKS_PUBLIC_IP
+TASKS_PUBLIC_IP = "tasksPublicIp"  # true with keel:natGateways none: tasks get public IPs (no NAT)
 TASK_SECURITY_GROUP_ID = "taskSecurityGroupId"
 LOG_GROUP_NAMES = "logGroupNames"  # {"release": ..., "web": ..., ...}
 LOG_STREAM_PREFIX = "logStreamPrefix"  # awslogs-stream-prefix: streams are PREFIX/CONTAINER/TASK_ID
@@ -27,6 +28,8 @@ IMAGE_REF = "imageRef"  # repository@sha256:... the digest every task definition
 IMAGE_REVISION = "imageRevision"  # the git commit the image was built from (its revision label), or None
 EXEC_ENABLED = "execEnabled"  # whether ECS Exec (keel shell) is allowed on this stack
 STACK = "stack"
+DASHBOARD_URL = "dashboardUrl"  # the stack's CloudWatch dashboard (when keel:dashboard is on)
+ALARM_TOPIC_ARN = "alarmTopicArn"  # where the stack's alarms publish (when keel:alarms is on)
 
 REQUIRED = (
     REGION, CLUSTER_NAME, TASK_DEFINITION_ARNS, CONTAINER_NAMES, PRIVATE_SUBNET_IDS,

@@ -37,7 +37,12 @@ FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
 # every log group states how long it keeps data).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
                       2192, 2557, 2922, 3288, 3653)
-NAT_MODES = ("single", "perAz")
+# "none": tasks in public subnets with public IPs (dev-class stacks only; docs/operations.md, policy DEV-PUBLIC-TASKS).
+NAT_MODES = ("none", "single", "perAz")
+ARCHITECTURES = ("x86_64", "arm64")  # Fargate's cpuArchitecture X86_64 / ARM64 (Graviton)
+SPOT_PROCESSES = ("web", "worker")  # beat (a singleton) and release (the gate) stay on-demand
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.IGNORECASE)
+SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 RDS_INSTANCE_CLASS = re.compile(r"^db\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
 CACHE_NODE_TYPE = re.compile(r"^cache\.[a-z][a-z0-9-]*\.[a-z0-9]+$")
 # Performance Insights is not offered on these sizes.
@@ -77,10 +82,43 @@ class ProcessSize:
     max_count: int = 1  # autoscaling ceiling (== min_count: autoscaling off)
     cpu_target: int = 60  # target average CPU %, for autoscaling
     requests_per_target: int = 1000  # web only: ALB requests per target per minute
+    backlog_per_task: int = 10  # worker only: waiting Celery tasks per running worker, for autoscaling
+    spot: int = 0  # Fargate Spot weight beyond the on-demand base (0: on-demand only); web and worker
+    on_demand_base: int = 1  # tasks that always run on-demand FARGATE when spot > 0
 
     @property
     def autoscaling(self) -> bool:
         return self.max_count > self.min_count
+
+    def spot_tasks(self, count: int) -> float:
+        """How many of ``count`` tasks ECS places on FARGATE_SPOT under the capacity-provider strategy:
+        the base on FARGATE, the rest split by weight (1 on-demand : ``spot``)."""
+        if not self.spot:
+            return 0.0
+        beyond = max(0, count - self.on_demand_base)
+        return beyond * self.spot / (self.spot + 1)
+
+
+@dataclass(frozen=True)
+class AlarmThresholds:
+    """What pages (keel:alarmThresholds, each field overridable). Rates are per cent of requests."""
+
+    alb_5xx_percent: float = 5  # 5xx the load balancer itself returns (no healthy target, timeouts)
+    target_5xx_percent: float = 5  # 5xx the app returns
+    min_requests: int = 50  # per 5 minutes: below this a rate or p99 alarm stays quiet (nights)
+    p99_seconds: float = 2  # target response time, 99th percentile
+    unhealthy_hosts: int = 1  # targets failing health checks, for 5 minutes
+    cpu_percent: float = 85  # web and worker, average; with autoscaling only when at maxCount too
+    memory_percent: float = 90  # web and worker, average
+    db_cpu_percent: float = 85
+    db_free_storage_gib: float = 2  # below this RDS is close to full (autoscaling has a ceiling)
+    db_connections: int = 70  # about 80 % of max_connections of the instance class
+    db_freeable_memory_mib: int = 64
+    cache_memory_percent: float = 80  # DatabaseMemoryUsagePercentage; noeviction refuses writes at 100
+    cache_cpu_percent: float = 80  # EngineCPUUtilization
+    queue_depth: int = 100  # waiting Celery tasks, pages only when the worker is also at maxCount
+    oldest_task_seconds: int = 600  # age of the oldest waiting Celery task
+    error_lines: int = 10  # ERROR/CRITICAL log lines per process per 5 minutes
 
 
 @dataclass(frozen=True)
@@ -138,6 +176,14 @@ class StackConfig:
     # Data safety: Pulumi `protect` on stateful resources, secret recovery window.
     protect_data: bool
     secret_recovery_days: int
+    # Operations: alarms to an SNS topic, a dashboard, Celery's queue as a metric; CPU architecture.
+    alarms: bool = True
+    dashboard: bool = True
+    queue_metrics: bool = True
+    architecture: str = "x86_64"
+    alarm_email: str | None = None  # subscribed to the stack's topic (confirm the e-mail AWS sends)
+    alarm_topic_arn: str | None = None  # an existing SNS topic instead of the stack's own
+    alarm_thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)
     # Attach existing backing services (secret config values) instead of creating them.
     database_url: str | None = None
     redis_url: str | None = None
@@ -184,6 +230,11 @@ class StackConfig:
                 for p, size in self.processes.items()}
 
     @property
+    def metrics_namespace(self) -> str:
+        """The CloudWatch namespace of the stack's own metrics (queue, beat heartbeat, ERROR lines)."""
+        return f"{self.project}/{self.stack}"
+
+    @property
     def name_prefix(self) -> str:
         """Prefix of physical names: readable in the console, unique per project and stack."""
         return f"{self.project}-{self.stack}"
@@ -209,20 +260,24 @@ def _process_presets(preset: str) -> dict[str, ProcessSize]:
         return {
             "web": ProcessSize(cpu=1024, memory=2048, count=2, min_count=2, max_count=10, cpu_target=60,
                                requests_per_target=1000),
-            "worker": ProcessSize(cpu=1024, memory=2048, count=2, min_count=2, max_count=8, cpu_target=60),
+            "worker": ProcessSize(cpu=1024, memory=2048, count=2, min_count=2, max_count=8, cpu_target=60,
+                              backlog_per_task=10),
             "beat": ProcessSize(cpu=256, memory=512),
             "release": ProcessSize(cpu=512, memory=1024),
         }
     if preset == "staging":
         return {
             "web": ProcessSize(cpu=512, memory=1024, count=1, min_count=1, max_count=3, cpu_target=70),
-            "worker": ProcessSize(cpu=512, memory=1024, count=1, min_count=1, max_count=2, cpu_target=70),
+            # Spot: one worker always on-demand, the rest three to one on Spot (soft shutdown requeues).
+            "worker": ProcessSize(cpu=512, memory=1024, count=1, min_count=1, max_count=2, cpu_target=70,
+                                  spot=3, on_demand_base=1),
             "beat": ProcessSize(cpu=256, memory=512),
             "release": ProcessSize(cpu=512, memory=1024),
         }
     return {
         "web": ProcessSize(cpu=256, memory=512, count=1, min_count=1, max_count=1),
-        "worker": ProcessSize(cpu=256, memory=512, count=1, min_count=1, max_count=1),
+        # Scales to zero when the queue is empty and back up when a task waits; all on Spot.
+        "worker": ProcessSize(cpu=256, memory=512, count=1, min_count=0, max_count=2, spot=1, on_demand_base=0),
         "beat": ProcessSize(cpu=256, memory=512),
         "release": ProcessSize(cpu=256, memory=512),
     }
@@ -231,7 +286,7 @@ def _process_presets(preset: str) -> dict[str, ProcessSize]:
 # The preset values of every scalar key, by config key. Comments give the reason per preset.
 PRESET_VALUES: dict[str, dict[str, Any]] = {
     "dev": dict(
-        vpcCidr="10.10.0.0/16", azCount=2, natGateways="single", flowLogs=False, vpcEndpoints=False,
+        vpcCidr="10.10.0.0/16", azCount=2, natGateways="none", flowLogs=False, vpcEndpoints=False,
         logRetentionDays=14, logBucketExpirationDays=30, execEnabled=True, releaseTimeoutMinutes=30, deployTimeoutMinutes=20,
         albDeletionProtection=False, albAccessLogs=False, waf=False,
         dbInstanceClass="db.t4g.micro", dbEngineVersion="16", dbAllocatedStorage=20, dbMaxAllocatedStorage=50,
@@ -240,6 +295,7 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
         cacheEngine="valkey", cacheEngineVersion="8.0", cacheNodeType="cache.t4g.micro", cacheReplicas=0,
         cacheSnapshotRetentionDays=0,
         mediaVersioning=False, mediaAccessLogs=False, kmsKey=False, protectData=False, secretRecoveryDays=0,
+        alarms=True, dashboard=True, queueMetrics=True, architecture="x86_64",
     ),
     "staging": dict(
         vpcCidr="10.20.0.0/16", azCount=2, natGateways="single", flowLogs=False, vpcEndpoints=False,
@@ -251,6 +307,7 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
         cacheEngine="valkey", cacheEngineVersion="8.0", cacheNodeType="cache.t4g.small", cacheReplicas=0,
         cacheSnapshotRetentionDays=1,
         mediaVersioning=True, mediaAccessLogs=False, kmsKey=False, protectData=False, secretRecoveryDays=7,
+        alarms=True, dashboard=True, queueMetrics=True, architecture="x86_64",
     ),
     "prod": dict(
         vpcCidr="10.30.0.0/16", azCount=3, natGateways="perAz", flowLogs=True, vpcEndpoints=True,
@@ -262,16 +319,30 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
         cacheEngine="valkey", cacheEngineVersion="8.0", cacheNodeType="cache.m7g.large", cacheReplicas=1,
         cacheSnapshotRetentionDays=7,
         mediaVersioning=True, mediaAccessLogs=True, kmsKey=True, protectData=True, secretRecoveryDays=30,
+        alarms=True, dashboard=True, queueMetrics=True, architecture="x86_64",
     ),
 }
 SCALAR_KEYS = tuple(PRESET_VALUES["dev"])
-ENTRY_KEYS = ("preset", "domain", "certificateArn", "hostedZoneId", "env", "email", "databaseSecretArn")
+ENTRY_KEYS = ("preset", "domain", "certificateArn", "hostedZoneId", "env", "email", "databaseSecretArn",
+              "alarmEmail", "alarmTopicArn", "alarmThresholds")
 SECRET_KEYS = ("databaseUrl", "redisUrl", "djangoSecretKey", "djangoSecretKeyFallbacks", "secrets")
 MAINTENANCE_KEYS = ("maintenance", "maintenanceAllow")
 IMAGE_KEYS = ("image", "imageRevision")
 KNOWN_KEYS = SCALAR_KEYS + ENTRY_KEYS + SECRET_KEYS + PROCESS_KEYS + MAINTENANCE_KEYS + IMAGE_KEYS
 PROCESS_FIELDS = {"cpu": "cpu", "memory": "memory", "count": "count", "minCount": "min_count",
-                  "maxCount": "max_count", "cpuTarget": "cpu_target", "requestsPerTarget": "requests_per_target"}
+                  "maxCount": "max_count", "cpuTarget": "cpu_target", "requestsPerTarget": "requests_per_target",
+                  "backlogPerTask": "backlog_per_task", "spot": "spot", "onDemandBase": "on_demand_base"}
+# Alarm thresholds per preset: dev pages late (a developer's stack), prod early.
+ALARM_PRESETS = {
+    "dev": AlarmThresholds(p99_seconds=3, db_connections=60, queue_depth=200, oldest_task_seconds=1800,
+                           error_lines=20),
+    "staging": AlarmThresholds(p99_seconds=3, db_connections=130, db_freeable_memory_mib=128,
+                               oldest_task_seconds=900),
+    "prod": AlarmThresholds(db_free_storage_gib=10, db_connections=600, db_freeable_memory_mib=512,
+                            queue_depth=500, oldest_task_seconds=300),
+}
+THRESHOLD_FIELDS = {re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), name): name
+                    for name in AlarmThresholds.__dataclass_fields__}
 
 
 def _snake(key: str) -> str:
@@ -368,6 +439,10 @@ SCALAR_RULES: dict[str, tuple] = {
     "kmsKey": ("bool",),
     "protectData": ("bool",),
     "secretRecoveryDays": ("choice_int", (0, *range(7, 31))),
+    "alarms": ("bool",),
+    "dashboard": ("bool",),
+    "queueMetrics": ("bool",),
+    "architecture": ("choice", ARCHITECTURES),
 }
 
 
@@ -406,7 +481,8 @@ def _read_process(reader: _Reader, name: str, base: ProcessSize, text: str | Non
             reader.fail(f"{key}.{field_name}", value, "fields " + ", ".join(PROCESS_FIELDS))
             continue
         limits = {"cpu": (256, 16384), "memory": (512, 122880), "count": (0, 100), "minCount": (0, 100),
-                  "maxCount": (1, 100), "cpuTarget": (10, 95), "requestsPerTarget": (10, 100000)}[field_name]
+                  "maxCount": (1, 100), "cpuTarget": (10, 95), "requestsPerTarget": (10, 100000),
+                  "backlogPerTask": (1, 10000), "spot": (0, 10), "onDemandBase": (0, 100)}[field_name]
         number = reader.as_int(f"{key}.{field_name}", value, *limits)
         if number is not None:
             changes[PROCESS_FIELDS[field_name]] = number
@@ -430,6 +506,9 @@ def _check_process(reader: _Reader, name: str, size: ProcessSize) -> None:
         reader.errors.append(
             f"{key}.count = {size.count} (min {size.min_count}, max {size.max_count}) is invalid: "
             "allowed exactly 1; two Celery beats would run every periodic task twice")
+    if size.spot and name not in SPOT_PROCESSES:
+        reader.errors.append(f"{key}.spot = {size.spot} is invalid: allowed only on web and worker; {name} stays "
+                             "on-demand (beat is a singleton, release gates the deploy)")
     if name in ("web", "worker"):
         if size.min_count > size.max_count:
             reader.errors.append(f"{key}.minCount = {size.min_count} is invalid: allowed at most "
@@ -563,8 +642,17 @@ def load(raw: dict[str, str], stack: str, project: str = "keel", secret_keys=())
     maintenance, maintenance_allow = _read_maintenance(reader, ns, own)
     image, image_revision = _read_image(reader, ns, own, raw.get("aws:region"),
                                         repository_name(f"{project}-{stack}", bool(values.get("kms_key"))))
+    alarm_email = own.get("alarmEmail") or None
+    if alarm_email is not None and not EMAIL.match(alarm_email):
+        reader.fail(f"{ns}alarmEmail", alarm_email, "an e-mail address that receives the stack's alarms")
+    alarm_topic_arn = own.get("alarmTopicArn") or None
+    if alarm_topic_arn is not None and not SNS_ARN.match(alarm_topic_arn):
+        reader.fail(f"{ns}alarmTopicArn", alarm_topic_arn,
+                    "an SNS topic ARN like arn:aws:sns:eu-west-1:123456789012:alerts")
+    thresholds = _read_thresholds(reader, ALARM_PRESETS[preset], own.get("alarmThresholds"))
 
     _check_relations(reader, ns, values)
+    _check_operations(reader, ns, preset, values, processes)
 
     if reader.errors:
         raise StackConfigError(reader.errors)
@@ -576,8 +664,55 @@ def load(raw: dict[str, str], stack: str, project: str = "keel", secret_keys=())
         database_url=database_url, redis_url=redis_url, django_secret_key=secret_key,
         django_secret_key_fallbacks=fallbacks, env=env, user_secrets=user_secrets, email=email,
         database_secret_arn=database_secret_arn, maintenance=maintenance,
-        maintenance_allow=maintenance_allow, image=image, image_revision=image_revision, **values,
+        maintenance_allow=maintenance_allow, image=image, image_revision=image_revision, alarm_email=alarm_email,
+        alarm_topic_arn=alarm_topic_arn, alarm_thresholds=thresholds, **values,
     )
+
+
+def _read_thresholds(reader: _Reader, base: AlarmThresholds, text: str | None) -> AlarmThresholds:
+    """The preset's thresholds with the fields keel:alarmThresholds sets."""
+    if text is None:
+        return base
+    key = reader.key("alarmThresholds")
+    obj = reader.as_object(key, text)
+    if obj is None:
+        return base
+    changes: dict[str, float] = {}
+    for name, value in obj.items():
+        if name not in THRESHOLD_FIELDS:
+            reader.fail(f"{key}.{name}", value, "fields " + ", ".join(THRESHOLD_FIELDS))
+            continue
+        try:
+            number = float(str(value))
+        except ValueError:
+            number = -1.0
+        if number <= 0:
+            reader.fail(f"{key}.{name}", value, "a number above 0")
+            continue
+        field_type = AlarmThresholds.__dataclass_fields__[THRESHOLD_FIELDS[name]].type
+        changes[THRESHOLD_FIELDS[name]] = int(number) if field_type == "int" else number
+    return replace(base, **changes)
+
+
+def _check_operations(reader: _Reader, ns: str, preset: str, values: dict[str, Any],
+                      processes: dict[str, ProcessSize]) -> None:
+    """Spot, the architecture and the NAT mode that cannot go together."""
+    if values.get("nat_gateways") == "none" and preset != "dev":
+        reader.errors.append(f"{ns}natGateways = 'none' is invalid on a {preset} stack: allowed only with the dev "
+                             "preset (tasks would run with public IPs); use single or perAz")
+    on_spot = [name for name in SPOT_PROCESSES if processes[name].spot]
+    if values.get("architecture") == "arm64" and on_spot:
+        reader.errors.append(f"{ns}architecture = 'arm64' is invalid with {ns}{on_spot[0]}.spot = "
+                             f"{processes[on_spot[0]].spot}: Fargate Spot runs only X86_64; set "
+                             f"{ns}{on_spot[0]}.spot 0 or {ns}architecture x86_64")
+    for name in SPOT_PROCESSES:
+        size = processes[name]
+        if size.min_count == 0 and name == "web":
+            reader.errors.append(f"{ns}web.minCount = 0 is invalid: allowed 1 or more (nothing would serve "
+                                 "requests; only worker scales to zero on its queue)")
+    if processes["worker"].min_count == 0 and values.get("queue_metrics") is False:
+        reader.errors.append(f"{ns}worker.minCount = 0 is invalid with {ns}queueMetrics = false: allowed only "
+                             "with queue metrics (nothing else tells a stopped worker that tasks wait)")
 
 
 def _read_identity(reader: _Reader, raw: dict[str, str], stack: str, project: str) -> str | None:

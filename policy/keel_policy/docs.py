@@ -10,7 +10,7 @@ GROUPS = (
     ("NET", "Network and security groups"), ("ALB", "Application Load Balancer"), ("RDS", "RDS PostgreSQL"),
     ("RED", "ElastiCache Redis / Valkey"), ("S3", "S3 buckets"), ("ECR", "ECR"),
     ("ECS", "ECS cluster, services and task definitions"), ("IAM", "IAM"), ("SEC", "Secrets Manager and SSM"),
-    ("LOG", "CloudWatch Logs"), ("KMS", "KMS"),
+    ("LOG", "CloudWatch Logs"), ("KMS", "KMS"), ("OPS", "Operations: metrics, alarms, Spot"),
 )
 
 INTRO = """# Keel policy rules

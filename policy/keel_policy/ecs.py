@@ -58,16 +58,18 @@ def container_insights(cluster: Resource, ctx: Context):
 @stack_rule("ECS-02", "Tasks get no public IP and run in private subnets", "FSBP ECS.2, ECS.16; CKV_AWS_333",
             ALL, HIGH, (SERVICE, "ecs:TaskSet"))
 def private_tasks(stack: Stack, ctx: Context):
+    # A dev-class stack without NAT runs its tasks public on purpose (exceptions.py, DEV-PUBLIC-TASKS).
+    waived = "DEV-PUBLIC-TASKS" if not ctx.https_required and not stack.of("ec2:NatGateway") else None
     for service in stack.of(SERVICE, "ecs:TaskSet"):
         network = service.props.get("networkConfiguration")
         if not network:
             yield Finding("no networkConfiguration (awsvpc subnets and security groups)", service)
             continue
         if is_true(network.get("assignPublicIp")):
-            yield Finding("networkConfiguration.assignPublicIp is true", service)
+            yield Finding("networkConfiguration.assignPublicIp is true", service, waived)
         public = public_subnets_named(stack, service, "networkConfiguration", network.get("subnets"))
         if public:
-            yield Finding(f"runs in public subnets {[s.name for s in public]}", service)
+            yield Finding(f"runs in public subnets {[s.name for s in public]}", service, waived)
 
 
 @resource_rule("ECS-03", "Fargate services use the LATEST platform version (platformVersion absent or LATEST)",

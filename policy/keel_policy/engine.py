@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 # Importing the rule modules registers their rules.
-from keel_policy import alb, ecr, ecs, iam, kms, logs, network, rds, redis, s3, secrets  # noqa: F401
+from keel_policy import alb, ecr, ecs, iam, kms, logs, network, ops, rds, redis, s3, secrets  # noqa: F401
 from keel_policy.exceptions import BY_KEY
 from keel_policy.model import Resource, Stack
 from keel_policy.registry import MANDATORY, RULES, Context, Rule

@@ -46,6 +46,17 @@ EXCEPTIONS: tuple[DocumentedException, ...] = (
         "HTTPS.",
     ),
     DocumentedException(
+        "DEV-PUBLIC-TASKS",
+        "ECS-02 (FSBP ECS.2, ECS.16; CKV_AWS_333)",
+        "a stack other than staging or prod without any NAT gateway (keel:natGateways none): its services run in "
+        "the public subnets with assignPublicIp, and their security group admits only the load balancer's (NET-06)",
+        "A dev stack's NAT gateway costs about USD 33 a month before it serves a request, more than the tasks. "
+        "Without NAT, tasks need a public IP to reach ECR, CloudWatch Logs and Secrets Manager; the task security "
+        "group still admits nothing but the load balancer, so nothing from the internet reaches a task. The "
+        "database and cache stay in private subnets. Staging and prod keep private tasks (the config refuses "
+        "natGateways none there). Cost comparison with a NAT instance and VPC endpoints: docs/operations.md.",
+    ),
+    DocumentedException(
         "DJANGO-SECRET-KEY-ROTATION",
         "SEC-02 (FSBP SecretsManager.1/.4, CKV2_AWS_57) for the DJANGO_SECRET_KEY secret",
         "always: the rule only asks rotation of database credentials",

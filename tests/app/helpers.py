@@ -117,3 +117,16 @@ def shared_test_database_url() -> str:
     from django.db import connection
 
     return urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + connection.settings_dict["NAME"]).geturl()
+
+
+def moto_server():
+    """A moto server on a free loopback port for the duration of a ``yield from`` fixture: its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from django.db import OperationalError
 
-from .helpers import app_env, free_port, manage, run_app
+from .helpers import app_env, free_port, manage, moto_server, run_app
 from .private_postgres import PrivatePostgres, unavailable_reason
 
 pytestmark = pytest.mark.skipif(unavailable_reason() is not None, reason=unavailable_reason() or "")
@@ -51,15 +51,7 @@ def postgres():
 
 @pytest.fixture(scope="module")
 def secrets_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    yield from moto_server()
 
 
 @pytest.fixture

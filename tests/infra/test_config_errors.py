@@ -105,7 +105,13 @@ def test_az_count_range():
 
 
 def test_nat_mode_choice():
-    assert_names(only(natGateways="none"), "keel:natGateways", "none", "single, perAz")
+    assert_names(only(natGateways="nowhere"), "keel:natGateways", "nowhere", "none, single, perAz")
+
+
+def test_tasks_without_nat_only_on_dev_class_stacks():
+    for stack in ("staging", "prod"):
+        assert_names(only(stack, natGateways="none", domain="app.example.com", hostedZoneId="Z0123456789EXAMPLE0AB"),
+                     "keel:natGateways", "none", "dev", "public IP")
 
 
 def test_domain_without_certificate():

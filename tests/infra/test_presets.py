@@ -36,7 +36,7 @@ def test_prod_cache_has_a_replica_with_failover(dev, prod):
 
 
 def test_prod_has_a_nat_gateway_per_az(dev, staging, prod):
-    assert len(dev.by_type("aws:ec2/natGateway:NatGateway")) == 1
+    assert len(dev.by_type("aws:ec2/natGateway:NatGateway")) == 0  # natGateways none: tasks use public IPs
     assert len(staging.by_type("aws:ec2/natGateway:NatGateway")) == 1
     private = [s for s in prod.by_type("aws:ec2/subnet:Subnet") if s.inputs["tags"]["tier"] == "private"]
     assert len(prod.by_type("aws:ec2/natGateway:NatGateway")) == len(private) == 3
@@ -48,10 +48,15 @@ def test_prod_runs_redundant_autoscaled_web_and_worker(dev, prod):
                prod.by_type("aws:appautoscaling/target:Target")}
     assert targets["web"]["minCapacity"] >= 2 and targets["web"]["maxCapacity"] >= targets["web"]["minCapacity"]
     assert set(targets) == {"web", "worker"}
-    metrics = {r.inputs["targetTrackingScalingPolicyConfiguration"]["predefinedMetricSpecification"]
-               ["predefinedMetricType"] for r in prod.by_type("aws:appautoscaling/policy:Policy")}
+    tracking = [r.inputs["targetTrackingScalingPolicyConfiguration"]
+                for r in prod.by_type("aws:appautoscaling/policy:Policy")]
+    metrics = {t["predefinedMetricSpecification"]["predefinedMetricType"] for t in tracking
+               if "predefinedMetricSpecification" in t}
     assert metrics == {"ECSServiceAverageCPUUtilization", "ALBRequestCountPerTarget"}
-    assert dev.by_type("aws:appautoscaling/target:Target") == []
+    assert sum("customizedMetricSpecification" in t for t in tracking) == 1  # worker's backlog per task
+    # dev: only the worker scales (0-2, from zero on its queue); web stays at one task.
+    assert [r.inputs["resourceId"].rsplit("-", 1)[1] for r in dev.by_type("aws:appautoscaling/target:Target")] == \
+        ["worker"]
 
 
 def test_prod_encrypts_with_its_own_rotating_key(dev, prod):

@@ -294,8 +294,28 @@ def compute() -> list[Resource]:
     ]
 
 
+TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:keel-prod-alarms"
+
+
+def operations() -> list[Resource]:
+    """The alarm topic, a paging alarm, a composite over a quiet child, the queue-metrics grant."""
+    return [
+        res("aws:sns/topic:Topic", "alarm-topic", TOPIC_ARN, TOPIC_ARN, name="keel-prod-alarms", kmsMasterKeyId=KEY_ARN),
+        res("aws:cloudwatch/metricAlarm:MetricAlarm", "alarm-5xx", "keel-prod-target-5xx", name="keel-prod-target-5xx",
+            alarmActions=[TOPIC_ARN], okActions=[TOPIC_ARN], threshold=5.0, comparisonOperator="GreaterThanThreshold"),
+        res("aws:cloudwatch/metricAlarm:MetricAlarm", "alarm-cpu", "keel-prod-web-cpu", name="keel-prod-web-cpu",
+            alarmActions=[], threshold=85.0),
+        res("aws:cloudwatch/compositeAlarm:CompositeAlarm", "alarm-cpu-at-max", "keel-prod-web-cpu-at-max",
+            alarmName="keel-prod-web-cpu-at-max", alarmActions=[TOPIC_ARN],
+            alarmRule='ALARM("keel-prod-web-cpu") AND ALARM("keel-prod-web-at-max")'),
+        res("aws:iam/rolePolicy:RolePolicy", "queue-metrics", role="keel-task", policy=doc(
+            {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+             "Condition": {"StringEquals": {"cloudwatch:namespace": "keel/prod"}}})),
+    ]
+
+
 def compliant_stack() -> list[Resource]:
-    return network() + load_balancer() + database() + cache() + storage() + identity() + compute()
+    return network() + load_balancer() + database() + cache() + storage() + identity() + compute() + operations()
 
 
 # --------------------------------------------------------------------------- one-property mutations

@@ -179,6 +179,19 @@ MUTATIONS = [
     ("LOG-02", "30 days of logs in prod", set_prop("logs-web", "retentionInDays", 30.0)),
     ("LOG-03", "unencrypted log group", drop_prop("logs-worker", "kmsKeyId")),
     ("KMS-01", "key rotation off", set_prop("key", "enableKeyRotation", False)),
+    ("OPS-01", "metrics in any namespace", set_policy("queue-metrics", {
+        "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"})),
+    ("OPS-02", "an alarm nobody hears", set_prop("alarm-5xx", "alarmActions", [])),
+    ("OPS-02", "a quiet child no composite uses", set_prop("alarm-cpu-at-max", "alarmRule",
+                                                         'ALARM("keel-prod-web-at-max")')),
+    ("OPS-03", "alarm topic unencrypted", drop_prop("alarm-topic", "kmsMasterKeyId")),
+    ("OPS-04", "beat on Spot", set_prop("beat-service", "capacityProviderStrategies",
+                                        [{"capacityProvider": "FARGATE_SPOT", "weight": 1.0}])),
+    ("OPS-05", "ARM64 worker on Spot", lambda resources: set_prop(
+        "worker-task", "runtimePlatform", {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"})(
+        set_prop("worker-service", "capacityProviderStrategies",
+                 [{"capacityProvider": "FARGATE", "base": 1.0, "weight": 1.0},
+                  {"capacityProvider": "FARGATE_SPOT", "weight": 3.0}])(resources))),
     ("KMS-01", "key policy trusts everyone", set_policy("key", {"Effect": "Allow", "Principal": "*",
                                                                 "Action": "kms:*", "Resource": "*"})),
 ]

@@ -39,6 +39,7 @@ def task_spec(
         memory=memory,
         enable_execute_command=enable_exec,
         started_by=started_by,
+        assign_public_ip=outputs.assign_public_ip,
     )
 
 

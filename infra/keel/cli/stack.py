@@ -76,6 +76,11 @@ class StackOutputs:
         return list(self.values[out.PRIVATE_SUBNET_IDS])
 
     @property
+    def assign_public_ip(self) -> bool:
+        """True on a stack without NAT (keel:natGateways none): its tasks reach AWS through public IPs."""
+        return self.values.get(out.TASKS_PUBLIC_IP) is True
+
+    @property
     def security_group(self) -> str:
         return self.values[out.TASK_SECURITY_GROUP_ID]
 

@@ -1,4 +1,9 @@
-"""The ECS cluster: Container Insights on (ECS-01); ECS Exec sessions logged when exec is enabled."""
+"""The ECS cluster: Container Insights on (ECS-01); ECS Exec sessions logged when exec is enabled.
+
+FARGATE and FARGATE_SPOT are the cluster's capacity providers (a service's Spot strategy may use
+only providers associated with its cluster); the default strategy stays plain FARGATE, so a task
+started without a strategy (release, keel run) never lands on Spot.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +41,11 @@ class Cluster(pulumi.ComponentResource):
             f"{name}", name=args.name, configuration=configuration,
             settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
             tags=named_tags(args.tags, args.name), opts=child(self))
+        self.providers = aws.ecs.ClusterCapacityProviders(
+            f"{name}-providers", cluster_name=self.cluster.name, capacity_providers=["FARGATE", "FARGATE_SPOT"],
+            default_capacity_provider_strategies=[aws.ecs.ClusterCapacityProvidersDefaultCapacityProviderStrategyArgs(
+                capacity_provider="FARGATE", base=0, weight=1)],
+            opts=child(self))
         self.arn = self.cluster.arn
         self.name = self.cluster.name
         self.register_outputs({"arn": self.arn})

@@ -1,7 +1,9 @@
 """A customer-managed KMS key for data at rest (prod): secrets, logs, media, cache, Performance Insights.
 
 Rotation is on (KMS-01). The key policy keeps the account in control and lets CloudWatch Logs
-use the key for this stack's log groups only (LOG-03 needs the logs service principal).
+use the key for this stack's log groups only (LOG-03 needs the logs service principal). CloudWatch
+alarms and EventBridge publish to the encrypted alarm topic, so they may use the key through SNS for
+this account (SNS developer guide, "Configure compatibility between event sources and encrypted topics").
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import pulumi
 import pulumi_aws as aws
 
 from keel.components import PACKAGE, child, named_tags, policy_json
+
+# Services that publish to the stack's (encrypted) alarm topic.
+TOPIC_PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
 
 
 @dataclass
@@ -34,6 +39,10 @@ def key_policy(account_id: str, region: str) -> str:
          "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
          "Resource": "*",
          "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account_id}:*"}}},
+        {"Sid": "AlarmsPublishToEncryptedTopic", "Effect": "Allow",
+         "Principal": {"Service": list(TOPIC_PUBLISHERS)},
+         # The documented form has no condition: SNS calls KMS with the publishing service's identity.
+         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"},
     ])
 
 

@@ -3,6 +3,12 @@
 Public subnets hold only the load balancer and NAT gateways; tasks, the database and the cache
 live in private subnets. No subnet hands out public IPs (NET-03). The VPC's default security
 group is adopted with no rules so nothing can use it by accident (NET-01).
+
+Without NAT (``nat=False``, keel:natGateways none, dev-class stacks only) the tasks run in the public
+subnets with a public IP each (the services and RunTask assign it, the subnets still don't), reaching
+ECR, Logs and Secrets Manager through the internet gateway; their security group admits only the load
+balancer's, as everywhere. The database and cache stay in private subnets, which then have no route
+out at all. Why and what it costs: docs/operations.md; policy exception DEV-PUBLIC-TASKS.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ class NetworkArgs:
     cidr: str = "10.10.0.0/16"
     az_count: int = 2  # subnets per tier; the load balancer needs at least 2
     nat_per_az: bool = False  # one NAT gateway per AZ (prod) or one shared (cheaper, one AZ's fate)
+    nat: bool = True  # False: no NAT gateway; tasks run in the public subnets with public IPs
     flow_log_bucket_arn: pulumi.Input[str] | None = None  # S3 destination for VPC flow logs (NET-02)
     # What the flow log waits for: the destination bucket's policy (delivery is checked at creation).
     flow_log_depends_on: list[pulumi.Resource] = field(default_factory=list)
@@ -70,7 +77,7 @@ class Network(pulumi.ComponentResource):
             aws.ec2.RouteTableAssociation(f"{name}-public-{index}", subnet_id=public_subnet.id,
                                           route_table_id=public_table.id, opts=child(self))
             public.append(public_subnet)
-            if index == 0 or args.nat_per_az:
+            if args.nat and (index == 0 or args.nat_per_az):
                 eip = aws.ec2.Eip(f"{name}-nat-{index}", domain="vpc",
                                   tags=named_tags(args.tags, f"{args.name}-nat-{index}"), opts=child(self))
                 nats.append(aws.ec2.NatGateway(
@@ -79,10 +86,10 @@ class Network(pulumi.ComponentResource):
                     opts=child(self, depends_on=[igw])))
         for index, cidr in enumerate(private_cidrs):
             private_subnet = subnet("private", index, cidr)
-            nat = nats[index] if args.nat_per_az else nats[0]
+            nat = (nats[index] if args.nat_per_az else nats[0]) if nats else None
             table = aws.ec2.RouteTable(
                 f"{name}-private-rt-{index}", vpc_id=self.vpc.id,
-                routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)],
+                routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)] if nat else [],
                 tags=named_tags(args.tags, f"{args.name}-private-{index}"), opts=child(self))
             aws.ec2.RouteTableAssociation(f"{name}-private-{index}", subnet_id=private_subnet.id,
                                           route_table_id=table.id, opts=child(self))
@@ -96,5 +103,7 @@ class Network(pulumi.ComponentResource):
         self.public_subnet_ids = [s.id for s in public]
         self.private_subnet_ids = [s.id for s in private]
         self.private_route_table_ids = [t.id for t in private_tables]
+        self.tasks_public = not args.nat
+        self.task_subnet_ids = self.public_subnet_ids if self.tasks_public else self.private_subnet_ids
         self.nat_count = len(nats)
         self.register_outputs({"vpcId": self.vpc.id, "privateSubnetIds": self.private_subnet_ids})

@@ -102,7 +102,8 @@ class ReleaseArgs:
     cluster_arn          the ECS cluster.
     task_definition_arn  the release task definition; a new ARN (revision) re-runs the release.
     container_name       the container whose exit code decides (default "release").
-    subnet_ids           private subnets the task runs in (same as web).
+    subnet_ids           the subnets the task runs in (same as web: private, or public with natGateways none).
+    assign_public_ip     True only with natGateways none: the task reaches AWS through its public IP.
     security_group_ids   the task security group (same as web).
     log_group_name       the release container's awslogs group.
     log_stream_prefix    its awslogs-stream-prefix (streams are PREFIX/CONTAINER/TASK_ID).
@@ -118,6 +119,7 @@ class ReleaseArgs:
     log_stream_prefix: pulumi.Input[str]
     aws: AwsIdentity = field(default_factory=AwsIdentity)
     container_name: pulumi.Input[str] = "release"
+    assign_public_ip: bool = False
     timeout_minutes: pulumi.Input[int] = DEFAULT_TIMEOUT_MINUTES
 
 
@@ -134,6 +136,7 @@ class ReleaseRequest:
     log_stream_prefix: str
     aws: AwsIdentity
     timeout_minutes: int
+    assign_public_ip: bool = False
 
     @classmethod
     def from_props(cls, props: dict[str, Any]) -> ReleaseRequest:
@@ -147,6 +150,7 @@ class ReleaseRequest:
             log_stream_prefix=props["log_stream_prefix"],
             aws=identity_from_props(props),
             timeout_minutes=int(props.get("timeout_minutes") or DEFAULT_TIMEOUT_MINUTES),
+            assign_public_ip=bool(props.get("assign_public_ip")),
         )
 
     def task_spec(self) -> TaskSpec:
@@ -157,6 +161,7 @@ class ReleaseRequest:
             subnet_ids=self.subnet_ids,
             security_group_ids=self.security_group_ids,
             started_by=STARTED_BY,
+            assign_public_ip=self.assign_public_ip,
         )
 
     def log_source(self) -> LogSource:
@@ -353,6 +358,7 @@ class ReleaseRun(pulumi.dynamic.Resource, module="keel", name="ReleaseRun"):
             "container_name": args.container_name,
             "subnet_ids": args.subnet_ids,
             "security_group_ids": args.security_group_ids,
+            "assign_public_ip": args.assign_public_ip,
             "log_group_name": args.log_group_name,
             "log_stream_prefix": args.log_stream_prefix,
             **identity_props(args.aws),

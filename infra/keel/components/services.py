@@ -3,7 +3,12 @@
 web: rolling (min 100 % / max 200 %), circuit breaker with rollback, behind the load balancer.
 worker: rolling with circuit breaker. beat: exactly one (desired 1, min 0 % / max 100 %): the old
 scheduler stops before the new one starts, so periodic tasks never run twice (ECS-12).
-Tasks run in private subnets without public IPs (ECS-02) on the latest Fargate platform (ECS-03).
+Tasks run in private subnets without public IPs (ECS-02) on the latest Fargate platform (ECS-03),
+except on a stack without NAT (``assign_public_ip``, keel:natGateways none: policy exception DEV-PUBLIC-TASKS).
+Capacity: on-demand FARGATE, or for web/worker with ``spot`` a capacity-provider strategy: the first
+``on_demand_base`` tasks on FARGATE, the rest split 1 : ``spot`` between FARGATE and FARGATE_SPOT. beat and
+release never run on Spot (the config refuses it). A Spot interruption is a SIGTERM with two minutes'
+notice, which the stop timeout (120 s for worker) and Celery's soft shutdown cover (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -24,6 +29,22 @@ def deployment_percents(process: str) -> tuple[int, int]:
     return (0, 100) if process == "beat" else (100, 200)
 
 
+def capacity_strategy(size: ProcessSize) -> list[dict] | None:
+    """The capacity-provider strategy for a size with Spot, else None (launch type FARGATE)."""
+    if not size.spot:
+        return None
+    return [{"capacity_provider": "FARGATE", "base": size.on_demand_base, "weight": 1},
+            {"capacity_provider": "FARGATE_SPOT", "base": 0, "weight": size.spot}]
+
+
+def capacity(size: ProcessSize) -> dict:
+    """The service's launch type or capacity-provider strategy (ECS takes one or the other)."""
+    strategy = capacity_strategy(size)
+    if strategy is None:
+        return {"launch_type": "FARGATE"}
+    return {"capacity_provider_strategies": [aws.ecs.ServiceCapacityProviderStrategyArgs(**s) for s in strategy]}
+
+
 @dataclass
 class ServicesArgs:
     name_prefix: str
@@ -35,6 +56,7 @@ class ServicesArgs:
     target_group_arn: pulumi.Input[str]
     container_port: int
     exec_enabled: bool
+    assign_public_ip: bool = False  # natGateways none only
     timeout_minutes: int = 30
     depends_on: list[pulumi.Resource] = field(default_factory=list)  # the release gate
     # ECS refuses a target group that no listener forwards to yet: web waits for the listener.
@@ -58,9 +80,10 @@ class Services(pulumi.ComponentResource):
             service = aws.ecs.Service(
                 f"{name}-{process}", name=physical, cluster=args.cluster_arn,
                 task_definition=args.task_definition_arns[process], desired_count=size.count,
-                launch_type="FARGATE", platform_version="LATEST",
+                platform_version="LATEST", **capacity(size),
                 network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
-                    subnets=args.subnet_ids, security_groups=args.security_group_ids, assign_public_ip=False),
+                    subnets=args.subnet_ids, security_groups=args.security_group_ids,
+                    assign_public_ip=args.assign_public_ip),
                 deployment_minimum_healthy_percent=minimum, deployment_maximum_percent=maximum,
                 deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
                 load_balancers=[aws.ecs.ServiceLoadBalancerArgs(
