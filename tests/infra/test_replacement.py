@@ -93,6 +93,7 @@ UPDATES_IN_PLACE = {
     ("aws:rds/instance:Instance", "performanceInsightsKmsKeyId"),
     ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "rules"),
     ("aws:secretsmanager/secret:Secret", "kmsKeyId"),  # UpdateSecret
+    ("aws:sns/topic:Topic", "kmsMasterKeyId"),  # sns/topic.go: a topic attribute, SetTopicAttributes
     ("docker:index/image:Image", "imageName"),  # pulumi-docker builds and pushes to the new name
 }
 PHYSICAL_NAMES = ("name", "identifier", "replicationGroupId")
