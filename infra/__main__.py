@@ -8,7 +8,7 @@ import pulumi_aws as aws
 from keel import contract, outputs, procfile, urls
 from keel.components.alarms import Alarms, AlarmsArgs
 from keel.components.autoscaling import ScalingArgs, ServiceScaling
-from keel.components.cache import Cache, CacheArgs
+from keel.components.cache import Cache, CacheArgs, replication_group_id
 from keel.components.certificate import Certificate, CertificateArgs
 from keel.components.cluster import Cluster, ClusterArgs
 from keel.components.dashboard import Dashboard, DashboardArgs
@@ -263,7 +263,9 @@ DeployCheck("deploy-check", DeployCheckArgs(
 
 # --- operations: alarms to a topic, ERROR lines as metrics, deploy and database events, a dashboard ----
 database_id = f"{prefix}-db" if cfg.creates_database else None
-cache_nodes = tuple(f"{prefix}-cache-{i:03d}" for i in range(1, cfg.cache_replicas + 2)) if cfg.creates_cache else ()
+# ElastiCache names a replication group's nodes <group id>-001, -002, ... (cluster mode disabled).
+cache_nodes = tuple(f"{replication_group_id(f'{prefix}-cache', kms_arn is not None)}-{i:03d}"
+                    for i in range(1, cfg.cache_replicas + 2)) if cfg.creates_cache else ()
 watched_queues = ("celery",) if cfg.queue_metrics else ()  # Celery's default queue, the only one the app uses
 if cfg.alarms:
     notifications = Notifications("alarms-topic", NotificationsArgs(

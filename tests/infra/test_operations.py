@@ -251,3 +251,11 @@ def test_dev_without_nat_runs_tasks_public_and_the_release_gate_too(dev, staging
                               "cidrIpv4" not in r for r in into_tasks)
     (staging_run,) = [r for r in staging.resources if r.name == "release-run"]
     assert staging_run.plain_inputs["assign_public_ip"] is False and staging.outputs[outputs.TASKS_PUBLIC_IP] is False
+
+
+def test_cache_alarms_watch_every_node_of_the_replication_group(stack):
+    (group,) = stack.by_type("aws:elasticache/replicationGroup:ReplicationGroup")
+    nodes = {f"{group.inputs['replicationGroupId']}-{i:03d}" for i in range(1, int(group.inputs["numCacheClusters"]) + 1)}
+    watched = {a["dimensions"]["CacheClusterId"] for a in alarms(stack).values()
+               if "CacheClusterId" in (a.get("dimensions") or {})}
+    assert watched == nodes

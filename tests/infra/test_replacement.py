@@ -94,6 +94,9 @@ UPDATES_IN_PLACE = {
     ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "rules"),
     ("aws:secretsmanager/secret:Secret", "kmsKeyId"),  # UpdateSecret
     ("aws:sns/topic:Topic", "kmsMasterKeyId"),  # sns/topic.go: a topic attribute, SetTopicAttributes
+    # The cache's node ids name the key (<group>-cmk-001): its alarms and dashboard follow, in place.
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", "dimensions"),  # cloudwatch/metric_alarm.go: PutMetricAlarm
+    ("aws:cloudwatch/dashboard:Dashboard", "dashboardBody"),  # cloudwatch/dashboard.go: PutDashboard
     ("docker:index/image:Image", "imageName"),  # pulumi-docker builds and pushes to the new name
 }
 PHYSICAL_NAMES = ("name", "identifier", "replicationGroupId")
