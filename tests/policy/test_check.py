@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 from pathlib import Path
 
 import keel.evaluate
@@ -23,12 +22,6 @@ RULE_IDS = {r.id for r in rules()}
 
 REPO = Path(__file__).resolve().parents[2]
 _with_overrides: dict = {}
-
-
-def stand_ins(stack: str) -> list[str]:
-    """The arguments CI adds for the committed example domain and zone (.ci/stand-ins)."""
-    return subprocess.run([str(REPO / ".ci" / "stand-ins"), stack], check=True, capture_output=True,
-                          text=True).stdout.split()
 
 
 @pytest.fixture
@@ -70,7 +63,7 @@ def rule_rows(out: str) -> list[str]:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_keel_check_prints_a_row_for_every_rule(stack, shared_evaluations):
-    code, out, err = keel_check("--stack", stack, *stand_ins(stack))
+    code, out, err = keel_check("--stack", stack, "--stand-ins")
     assert {line.split()[0] for line in rule_rows(out)} == RULE_IDS, err
     assert f"stack {stack}: " in out.splitlines()[-1]
     assert code == (1 if " FAIL " in out else 0) == 0
@@ -88,7 +81,7 @@ def test_keel_check_json_parses_and_matches_the_exit_code(shared_evaluations):
 
 def test_weakened_prod_config_fails_and_names_the_rule(shared_evaluations):
     # Prod without Multi-AZ breaks RDS-03, mandatory in prod.
-    code, out, _ = keel_check("--stack", "prod", *stand_ins("prod"), "--set", "keel:dbMultiAz=false")
+    code, out, _ = keel_check("--stack", "prod", "--stand-ins", "--set", "keel:dbMultiAz=false")
     assert code == 1
     failing = [line for line in out.splitlines() if line.startswith("RDS-03")]
     assert failing and " FAIL " in failing[0] and "multiAz" in failing[0]
@@ -173,10 +166,9 @@ def test_the_committed_placeholders_fail_with_the_message_pulumi_preview_gives(s
 
 def test_set_path_form_changes_one_field_of_an_object(shared_evaluations):
     # prod's file sets keel:web {cpu: 1024, memory: 2048, ...}: the path keeps cpu and the rest.
-    code, out, err = keel_check("--stack", "prod", *stand_ins("prod"), "--set", "keel:web.memory=4096", "--json")
+    code, out, err = keel_check("--stack", "prod", "--stand-ins", "--set", "keel:web.memory=4096", "--json")
     assert code == 0, err
-    web = keel.evaluate.evaluate_stack("prod", overrides=dict(a.split("=", 1) for a in
-                                                              [*stand_ins("prod")[1::2], "keel:web.memory=4096"]))
+    web = keel.evaluate.evaluate_stack("prod", overrides={"keel:domain": "app.acme.io", "keel:web.memory": "4096"})
     assert web.task_definitions()["web"].inputs["memory"] == "4096"
     assert web.task_definitions()["web"].inputs["cpu"] == "1024"
 
@@ -308,3 +300,14 @@ def test_broken_yaml_names_the_file_and_line(tmp_path, monkeypatch):
     assert code == 2 and out == ""
     assert err.splitlines()[0].startswith("keel: Pulumi.staging.yaml line 5, column 4: ")
     assert "Traceback" not in err
+
+
+def test_stand_ins_replace_only_the_committed_examples_and_say_so(shared_evaluations):
+    code, out, err = keel_check("--stack", "staging", "--stand-ins")
+    assert code == 0
+    assert err.splitlines() == ["keel: checking with stand-ins for the committed examples: "
+                                "keel:domain=staging.keel-ci.test, keel:hostedZoneId=Z0KEELCISTAGING"]
+    code, out, err = keel_check("--stack", "staging", "--stand-ins", "--set", "keel:domain=staging.acme.io")
+    assert code == 0 and "keel:domain=" not in err and "keel:hostedZoneId=Z0KEELCISTAGING" in err
+    code, _, err = keel_check("--stack", "staging")
+    assert code == 2 and err.splitlines()[-1].endswith("keel check --stack staging --stand-ins")

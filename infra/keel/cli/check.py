@@ -25,13 +25,21 @@ from keel_policy.report import as_json, table
 
 from keel import evaluate
 from keel.outputs import PROCESSES
-from keel.stack_config import StackConfigError, load, placeholder_problems
+from keel.stack_config import EXAMPLE_VALUE, StackConfigError, load, placeholder_problems
 
 from .errors import KeelError, UsageError
 
 VIOLATIONS = 1  # exit code when a mandatory rule fails; usage and program errors exit 2
 SECRET_MARK = object()  # `--set` followed by `--secret KEY=VALUE`
 FIX_HINT = "fix the stack config named above (Pulumi.<stack>.yaml, or --set), or rerun with --debug"
+# Stand-ins for the committed example names (--stand-ins, what CI checks the template with): a name under
+# the reserved .test domain (RFC 2606), and ids of the right shape that are nobody's.
+STAND_INS = {
+    "domain": lambda stack, region: f"{stack}.keel-ci.test",
+    "hostedZoneId": lambda stack, region: "Z0KEELCI" + stack.upper().replace("-", "0"),
+    "certificateArn": lambda stack, region: f"arn:aws:acm:{region}:000000000000:certificate/"
+                                            "00000000-0000-0000-0000-000000000000",
+}
 
 
 class ProgramError(KeelError):
@@ -45,8 +53,8 @@ class ConfigErrors(KeelError):
 
     exit_code = 2
 
-    def __init__(self, stack: str, messages: list[str]) -> None:
-        super().__init__(f"stack {stack}: invalid config:", FIX_HINT)
+    def __init__(self, stack: str, messages: list[str], hint: str = FIX_HINT) -> None:
+        super().__init__(f"stack {stack}: invalid config:", hint)
         self.messages = messages
 
 
@@ -80,6 +88,10 @@ def add_parser(subparsers) -> None:
                         help="also refuse migrations added since git REV that would break the version still "
                         "serving (e.g. the revision the stack runs: its imageRevision output); needs the local "
                         "Postgres, like bin/manage (docs/migrations.md)")
+    parser.add_argument("--stand-ins", action="store_true",
+                        help="check a stack file that still holds the committed example domain, hosted zone or "
+                        "certificate with stand-in names under .test (what CI does); without it they are refused, "
+                        "as by pulumi preview")
     parser.set_defaults(func=run)
 
 
@@ -125,7 +137,24 @@ def refuse_placeholders(stack: str, evaluation) -> None:
     secret_keys = getattr(evaluation, "secret_keys", ())
     problems = placeholder_problems(load(evaluation.config, stack, project, secret_keys))
     if problems:
-        raise ConfigErrors(stack, problems)
+        raise ConfigErrors(stack, problems, f"set your own with `pulumi config set`; to check the rest first, as CI "
+                           f"does: keel check --stack {stack} --stand-ins")
+
+
+def stand_in_overrides(stack: str, overrides: dict[str, str]) -> dict[str, str]:
+    """--stand-ins: a stand-in for each entry-point key whose value (file or --set) is a committed example."""
+    root = evaluate.repo_root()
+    project = evaluate.read_project(root).get("name", "keel")
+    try:
+        config, _ = evaluate.read_stack_config(root, project, stack)
+    except FileNotFoundError as error:
+        raise UsageError(str(error), "stacks are the Pulumi.<stack>.yaml files at the repository root") from error
+    except StackConfigError as error:
+        raise ConfigErrors(stack, error.messages) from error
+    config.update(overrides)
+    region = config.get("aws:region", "us-east-1")
+    return {f"{project}:{key}": make(stack, region) for key, make in STAND_INS.items()
+            if EXAMPLE_VALUE.search(config.get(f"{project}:{key}") or "")}
 
 
 def process_variables(evaluation) -> dict[str, dict[str, list[str]]]:
@@ -148,6 +177,12 @@ def variables_table(variables: dict[str, dict[str, list[str]]]) -> str:
 def run(args: argparse.Namespace, context) -> int:
     plain, secret = parse_overrides(args.overrides)
     try:
+        if args.stand_ins:
+            stand_ins = stand_in_overrides(args.stack, plain)
+            if stand_ins:
+                context.err("keel: checking with stand-ins for the committed examples: "
+                            + ", ".join(f"{k}={v}" for k, v in stand_ins.items()))
+            plain = {**plain, **stand_ins}
         evaluation = evaluated(args.stack, plain, secret)
         refuse_placeholders(args.stack, evaluation)
     except ConfigErrors as error:
