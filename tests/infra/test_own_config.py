@@ -217,6 +217,7 @@ def test_ses_creates_the_domain_identity_its_dkim_records_and_the_send_permissio
         assert record["zoneId"] == DOMAIN["keel:hostedZoneId"]
     (send,) = [s for s in role_policy(own, "roles-task") if s.get("Sid") == "SendEmail"]
     assert send["Resource"] == identity.arn == "arn:aws:ses:eu-west-1:123456789012:identity/staging.acme.io"
+    assert send["Action"] == ["ses:SendEmail"]  # the app's django-ses calls SESv2 SendEmail, nothing else
     assert not [s for s in role_policy(own, "roles-execution") if "ses:" in json.dumps(s["Action"])]
 
 

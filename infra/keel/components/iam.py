@@ -79,9 +79,10 @@ def exec_channel_key_statement(kms_key_arn: str) -> dict:
     return {"Sid": "EcsExecChannelKms", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": kms_key_arn}
 
 
-# What the app's SES backend calls: SESv2 SendEmail (app/config/email.py sets django-ses's USE_SES_V2),
-# or SendRawEmail should a backend use SES API v1; both scoped to the identity.
-SES_SEND = ["ses:SendEmail", "ses:SendRawEmail"]
+# What the app's SES backend calls: SESv2 SendEmail only (app/config/email.py sets django-ses's USE_SES_V2;
+# v2 has no SendRawEmail, raw MIME goes through SendEmail). A backend on SES API v1 would also need
+# ses:SendRawEmail (AWS CDK's EmailIdentity grant gives both); least privilege gives what ours calls.
+SES_SEND = ["ses:SendEmail"]
 
 
 def task_policy(bucket_arn: str, kms_key_arn: str | None, exec_enabled: bool, exec_log_group_arn: str | None,
