@@ -55,7 +55,7 @@ OWNED_BY_STACK: dict[str, str] = {
     "PORT": "the stack fixes it to the load balancer's target port",
     "WEB_CONCURRENCY": "it follows the process size (`pulumi config set --path keel:web.cpu ...`)",
     "EMAIL_URL": "use `pulumi config set keel:email ses` or `pulumi config set --secret keel:email 'smtp+tls://...'`",
-    **{name: "static AWS keys are refused: the tasks act with their task role" for name in STATIC_AWS_KEYS},
+    **{name: "the tasks act with their task role, never static AWS keys" for name in STATIC_AWS_KEYS},
 }
 
 
@@ -124,7 +124,8 @@ def _name_problem(key: str):
             return (f"{key}.{name} is not a valid environment variable name: allowed letters, digits and _, "
                     "not starting with a digit")
         if name in OWNED_BY_STACK:
-            return f"{key}.{name} is set by the stack: {OWNED_BY_STACK[name]}"
+            verb = "is refused" if name in STATIC_AWS_KEYS else "is set by the stack"
+            return f"{key}.{name} {verb}: {OWNED_BY_STACK[name]}"
         return None
     return check
 

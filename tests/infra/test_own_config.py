@@ -85,11 +85,17 @@ def test_a_url_without_a_password_under_a_plain_name_is_a_plain_variable():
     ("DJANGO_SECRET_KEY", "use `pulumi config set --secret keel:djangoSecretKey ...`"),
     ("DATABASE_SECRET_ARN", "use `pulumi config set keel:databaseSecretArn ...`"),
     ("EMAIL_URL", "use `pulumi config set keel:email ses`"),
-    ("AWS_ACCESS_KEY_ID", "task role"),
 ])
 def test_stack_owned_variables_are_refused_naming_the_key_to_use(name, fix):
     message = only_refusal(overrides={f"keel:env.{name}": "x"})
     assert message.startswith(f"keel:env.{name} is set by the stack: ") and fix in message
+
+
+def test_static_aws_keys_are_refused_in_both_places():
+    for key in ("keel:env", "keel:secrets"):
+        message = only_refusal(stack="dev", secret_overrides={f"{key}.AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI"})
+        assert message == f"{key}.AWS_SECRET_ACCESS_KEY is refused: the tasks act with their task role, never " \
+                          "static AWS keys"
 
 
 # The app's rule (contract.CREDENTIAL_NAME) treats the same names as secret, SENTRY_DSN included.
