@@ -17,6 +17,7 @@ from pathlib import Path
 import grpc
 import pytest
 from google.protobuf import empty_pb2
+from keel.components.deploy_check import DeployCheckProvider
 from keel.components.release import ReleaseProvider
 from keel.evaluate import read_stack_config
 from pulumi.dynamic.dynamic import serialize_provider
@@ -79,7 +80,7 @@ def struct(props):
 # --- the dynamic provider (release gate, deploy check) ------------------------------------------
 
 
-def test_the_engine_starts_the_release_gates_provider_and_it_answers(project):
+def test_the_engine_starts_the_release_gate_and_deploy_check_provider_and_it_answers(project):
     """pkg/resource/plugin/provider_plugin.go + sdk/python/dist/pulumi-resource-pulumi-python: in the
     main: directory, PULUMI_RUNTIME_VIRTUALENV = the raw option. Fails if the launcher finds no
     python there (pulumi/pulumi#7061)."""
@@ -98,6 +99,12 @@ def test_the_engine_starts_the_release_gates_provider_and_it_answers(project):
         checked = stub.Check(provider_pb2.CheckRequest(urn=URN, olds=struct({}), news=struct(props)))
         # The provider class was unpickled in that process (keel imported there) and ran its check.
         assert [f.property for f in checked.failures] == ["subnet_ids"]
+        # The same process serves the deploy check.
+        check_props = {"__provider": serialize_provider(DeployCheckProvider()), "cluster_arn": "c", "services": {},
+                       "timeout_minutes": 30}
+        checked = stub.Check(provider_pb2.CheckRequest(urn=URN.replace("ReleaseRun", "DeployCheckRun"),
+                                                       olds=struct({}), news=struct(check_props)))
+        assert [f.property for f in checked.failures] == ["services"]
         channel.close()
     finally:
         stop(process)
