@@ -20,6 +20,12 @@ A deliberate two-step change (expand, then contract in a later release) marks it
         # Keel: drops the column 0004 stopped using; 0004 shipped first.
         contract_after = [("documents", "0004_stop_reading_title")]
 
+A migration the rules misjudge (widening a varchar is metadata-only on Postgres, yet a type change
+to the analyser) says so, with the reason, and the rule is waived for it alone::
+
+    class Migration(migrations.Migration):
+        backwards_compatible = ["ALTER_COLUMN"]  # varchar(100) -> varchar(200): old code still fits
+
 The contract step passes only when every migration it names shipped in an *earlier* release:
 already applied to the database being released (the release gate), or older than the change
 being checked (``--since`` in CI). On a database with no migration applied yet nothing old is
@@ -28,6 +34,7 @@ serving, so nothing is refused.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterable
@@ -51,6 +58,12 @@ WHY = {
     "ADD_UNIQUE": "adds a unique constraint that rows the serving version writes may violate",
     "RUNPYTHON_REVERSIBLE": "is a data migration without reverse_code, so no rollback can undo it",
     "RUNSQL_REVERSIBLE": "runs SQL without reverse_sql, so no rollback can undo it",
+}
+# How to fix each rule; the rest split into expand and contract.
+FIXES = {
+    "NOT_NULL": "give the column a db_default (or make it nullable)",
+    "RUNPYTHON_REVERSIBLE": "give RunPython a reverse_code (migrations.RunPython.noop when nothing needs undoing)",
+    "RUNSQL_REVERSIBLE": "give RunSQL a reverse_sql (migrations.RunSQL.noop when nothing needs undoing)",
 }
 FIX = ("make it backwards compatible, or split it: ship the code that stops using the old schema first, "
        "then this change in a later release marked contract_after (docs/migrations.md)")
@@ -115,6 +128,7 @@ def problems(migrations: list[Migration], *, shipped: set[tuple[str, str]],
     from django_migration_linter import MigrationLinter
     from django_migration_linter.sql_analyser import analyse_sql_statements, get_sql_analyser_class
 
+    logging.getLogger("django_migration_linter").setLevel(logging.WARNING)  # not a line per migration
     linter = MigrationLinter(database=database, no_cache=True, no_output=True)
     analyser = get_sql_analyser_class(connections[database].vendor)
     found: list[Problem] = []
@@ -129,11 +143,12 @@ def problems(migrations: list[Migration], *, shipped: set[tuple[str, str]],
         errors, _ignored, _warnings = analyse_sql_statements(analyser, sql, [])
         data_errors, _, data_warnings = linter.analyse_data_migration(migration)
         issues = errors + data_errors + [w for w in data_warnings if w.code in IRREVERSIBLE]
-        for code in dict.fromkeys(issue.code for issue in issues):
+        waived = set(getattr(migration, "backwards_compatible", ()))
+        for code in dict.fromkeys(issue.code for issue in issues if issue.code not in waived):
             where = ", ".join(sorted({f"{i.table}.{i.column}" if i.column else i.table
                                       for i in issues if i.code == code and i.table}))
             found.append(Problem(name, code, f"{WHY.get(code, code.lower())}{f' ({where})' if where else ''}: "
-                                             f"{FIX}"))
+                                             f"{FIXES.get(code, FIX)}"))
     return found
 
 

@@ -39,7 +39,7 @@ class ImageRef:
         found = DIGEST_REF.match(ref or "")
         if found is None:
             raise CopyError(f"{ref!r} is not an image by digest (REGISTRY/REPOSITORY@sha256:...): a tag can move, "
-                            "so only a digest is promoted")
+                            "so Keel deploys, promotes and rolls back only digests")
         return cls(found["registry"], found["repository"], found["digest"])
 
     @property
@@ -127,12 +127,21 @@ def _copy_manifest(source_ecr, source: ImageRef, manifest: Manifest, target_ecr,
     except target_ecr.exceptions.ImageAlreadyExistsException:
         return manifest.digest  # promoted before: the same digest under the same tag
     except target_ecr.exceptions.ImageTagAlreadyExistsException:
-        raise CopyError(f"the target repository {repository} already holds another image tagged {tag!r} "
-                        "(tags are immutable there)") from None
+        if tag == promotion_tag(manifest.digest):
+            raise CopyError(f"the target repository {repository} holds another image tagged {tag!r}") from None
+        # The target built the same sources itself (same tag, other bytes: builds are not reproducible):
+        # the promoted image gets a tag of its own, which the repository's lifecycle rules keep too.
+        return _copy_manifest(source_ecr, source, manifest, target_ecr, repository, registry_id,
+                              promotion_tag(manifest.digest), fetch)
     digest = put["image"]["imageId"]["imageDigest"]
     if digest != manifest.digest:
         raise CopyError(f"the target stored digest {digest}, not {manifest.digest}")
     return digest
+
+
+def promotion_tag(digest: str) -> str:
+    """The tag a promoted image gets where the source's tag is taken: "promoted-" and 12 hex digits."""
+    return "promoted-" + digest.removeprefix("sha256:")[:12]
 
 
 def _download(source_ecr, source: ImageRef, digest: str, fetch) -> bytes:

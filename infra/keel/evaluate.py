@@ -454,7 +454,7 @@ def apply_override(config: dict[str, str], secret_keys: list[str], project: str,
             root = None
         root = root if isinstance(root, dict | list) else ({} if isinstance(segments[0], str) else [])
         node = root
-        for segment, following in zip(segments, segments[1:] + [None]):
+        for segment, following in zip(segments, segments[1:] + [None], strict=True):
             if following is None:
                 leaf = value if not isinstance(value, str) or secret else coerce(value)
                 if isinstance(node, list):

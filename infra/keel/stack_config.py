@@ -535,8 +535,12 @@ def _read_image(reader: _Reader, ns: str, own: dict[str, str], region: str | Non
                 repository: str) -> tuple[str | None, str | None]:
     """keel:image (a digest in this stack's own ECR repository) and keel:imageRevision."""
     image, revision = own.get("image") or None, own.get("imageRevision") or None
-    if revision is not None and (image is None or not GIT_REVISION.match(revision)):
-        reader.fail(f"{ns}imageRevision", revision, f"a git revision (7-40 hex digits), together with {ns}image")
+    if revision is not None and image is None:
+        reader.errors.append(f"{ns}imageRevision = {revision!r} is set without {ns}image: remove it "
+                             f"(`pulumi config rm {ns}imageRevision`), or pin an image with `keel promote`")
+        revision = None
+    elif revision is not None and not GIT_REVISION.match(revision):
+        reader.fail(f"{ns}imageRevision", revision, "a git revision (7-40 hex digits, optionally -dirty)")
         revision = None
     if image is None:
         return None, revision
@@ -567,6 +571,10 @@ def _read_maintenance(reader: _Reader, ns: str, own: dict[str, str]) -> tuple[st
         cidrs = json.loads(text)
     except json.JSONDecodeError:
         cidrs = None
+    if isinstance(cidrs, list) and any(isinstance(c, str) and _is_cidr(c) and c.endswith("/0") for c in cidrs):
+        reader.errors.append(f"{ns}maintenanceAllow = {text!r} is invalid: a /0 lets everyone through, so maintenance "
+                             "would show nobody the page; allow your own networks, e.g. 203.0.113.7/32")
+        return mode, ()
     if not isinstance(cidrs, list) or not all(isinstance(c, str) and _is_cidr(c) for c in cidrs) \
             or not 1 <= len(cidrs) <= MAX_MAINTENANCE_ALLOW:
         reader.fail(f"{ns}maintenanceAllow", text, f"a list of 1 to {MAX_MAINTENANCE_ALLOW} CIDRs, e.g. "

@@ -42,7 +42,7 @@ def test_a_migration_that_breaks_the_serving_version_is_refused(history, code):
     assert [p.code for p in found] == [code]
     line = found[0].line()
     assert line.startswith("documents.0002_" if history != "contract_same_release" else "documents.0003_")
-    assert "contract_after" in line or "earlier release" in line  # the line says how to fix it
+    assert any(fix in line for fix in ("contract_after", "earlier release", "db_default", "reverse_code"))
 
 
 @pytest.mark.parametrize("history", ["nullable", "db_default", "data_reverse", "contract_shipped"])
@@ -131,3 +131,30 @@ def test_keel_check_fails_when_the_migration_check_does():
     code = main(["check", "--stack", "dev", "--migrations-since", "origin/main"],
                 Context(stdout=out, stderr=io.StringIO(), run_process=manage))
     assert code == 1 and line in out.getvalue()
+
+
+def test_since_sees_a_new_migration_git_does_not_track_yet(tmp_path):
+    """Right after makemigrations the file is untracked: it is what the next deploy applies."""
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "app" / "documents" / "migrations").mkdir(parents=True)
+    (tmp_path / "app" / "documents" / "migrations" / "0001_initial.py").write_text("")
+    git("add", "-A")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "first")
+    (tmp_path / "app" / "documents" / "migrations" / "0002_new.py").write_text("")
+
+    assert command.files_added_since("HEAD", tmp_path) == ["app/documents/migrations/0002_new.py"]
+
+
+def test_a_waived_rule_passes_and_the_fix_named_fits_the_rule():
+    with override_settings(MIGRATION_MODULES={"documents": f"{SETS}.alter_type_waived"}):
+        checked, found = command.unsafe_pending()
+    assert checked and found == []
+    (not_null,) = problems_in("not_null")
+    assert not_null.line().endswith("give the column a db_default (or make it nullable)")
+    (data,) = problems_in("data_no_reverse")
+    assert "reverse_code (migrations.RunPython.noop" in data.line()

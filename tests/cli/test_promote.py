@@ -134,12 +134,34 @@ def test_promote_copies_by_digest_and_pins_the_target(tmp_path, blob_server):
     assert "revision 0123456789abcdef" in err
 
 
+def test_a_tag_the_target_already_uses_gets_a_promotion_tag(tmp_path, blob_server):
+    """prod built the same sources itself: same tag, other bytes; the promoted copy gets its own tag."""
+    source_client, target_client = ecr(SOURCE_REGION), ecr(TARGET_REGION)
+    target = {"registryId": TARGET_ACCOUNT, "repositoryName": "keel-prod"}
+    with Stubber(source_client) as source_stub, Stubber(target_client) as target_stub:
+        stub_source_reads(source_stub, blob_server)
+        target_stub.add_response("batch_check_layer_availability", {"layers": [
+            {"layerDigest": d, "layerAvailability": "AVAILABLE"} for d in BLOBS]}, {**target, "layerDigests": list(BLOBS)})
+        put = {**target, "imageManifest": MANIFEST, "imageManifestMediaType": MEDIA_TYPE, "imageDigest": DIGEST}
+        target_stub.add_client_error("put_image", "ImageTagAlreadyExistsException",
+                                     expected_params={**put, "imageTag": "9f3c2a1b"})
+        target_stub.add_response("batch_check_layer_availability", {"layers": [
+            {"layerDigest": d, "layerAvailability": "AVAILABLE"} for d in BLOBS]}, {**target, "layerDigests": list(BLOBS)})
+        promoted = "promoted-" + DIGEST.removeprefix("sha256:")[:12]
+        target_stub.add_response("put_image", {"image": {"imageId": {"imageDigest": DIGEST, "imageTag": promoted}}},
+                                 {**put, "imageTag": promoted})
+        code, commands, stdout, err = run_promote(tmp_path, source_client, target_client, f"{SOURCE_REPO_URL}@{DIGEST}")
+        target_stub.assert_no_pending_responses()
+    assert code == 0, err
+    assert stdout.strip() == f"{TARGET_REPO_URL}@{DIGEST}"
+
+
 def test_a_tag_only_source_is_refused_before_anything_is_copied(tmp_path):
     source_client, target_client = ecr(SOURCE_REGION), ecr(TARGET_REGION)
     with Stubber(source_client), Stubber(target_client):  # any AWS call would fail the test
         code, commands, _, err = run_promote(tmp_path, source_client, target_client, f"{SOURCE_REPO_URL}:latest")
     assert code == 1 and commands == []
-    assert "not an image by digest" in err and "only a digest is promoted" in err
+    assert "not an image by digest" in err and "a tag can move" in err
 
 
 def test_a_blob_that_does_not_match_its_digest_stops_the_copy(tmp_path, blob_server, monkeypatch):

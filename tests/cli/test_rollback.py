@@ -63,7 +63,7 @@ def deployed_databases():
 
 
 def run_rollback(*args, deployed_history, older_history, logs_client, release_task_definition, database_url,
-                 pulumi_result=0):
+                 pulumi_result=lambda command: 0):
     ecs = LocalEcs(REGION, logs_client, {NEW: deployed_history, OLD: older_history}, database_url)
     release_arn = ecs.add_definition({**release_task_definition, "containerDefinitions": [
         {**release_task_definition["containerDefinitions"][0], "image": f"{REPO_URL}@{NEW}"}]})
@@ -74,7 +74,7 @@ def run_rollback(*args, deployed_history, older_history, logs_client, release_ta
 
     def pulumi(command, **kwargs):
         commands.append(list(command))
-        return subprocess.CompletedProcess(command, pulumi_result)
+        return subprocess.CompletedProcess(command, pulumi_result(command))
 
     stdout, stderr, clock = io.StringIO(), io.StringIO(), FakeTime()
     context = Context(stdout=stdout, stderr=stderr, client_factory=lambda service, region: {
@@ -84,7 +84,7 @@ def run_rollback(*args, deployed_history, older_history, logs_client, release_ta
         pushed = {NEW: 3, OLD: 2, OLDER: 1}
         stub.add_response("describe_images", {"imageDetails": [
             {"imageDigest": d, "imagePushedAt": datetime(2026, 12, day, tzinfo=UTC)} for d, day in pushed.items()]},
-            {"registryId": "123456789012", "repositoryName": REPOSITORY})
+            {"registryId": "123456789012", "repositoryName": REPOSITORY, "filter": {"tagStatus": "TAGGED"}})
         stub.add_client_error("batch_get_image", "ImageNotFoundException")  # no label to read: none set
         code = main(["rollback", "--outputs", _write(outputs), *args], context)
     return code, commands, stdout.getvalue(), stderr.getvalue(), ecs
@@ -107,11 +107,11 @@ def applied(url: str) -> list[str]:
 def rollback(logs_client, release_task_definition, deployed_databases):
     """keel rollback on a copy of the database the deployed image migrated; returns its results and URL."""
     with contextlib.ExitStack() as cleanup:
-        def go(*args, deployed_history, older_history):
+        def go(*args, deployed_history, older_history, **options):
             url = cleanup.enter_context(fresh_database(template=deployed_databases(deployed_history)))
             return (*run_rollback(*args, deployed_history=deployed_history, older_history=older_history,
                                   logs_client=logs_client, release_task_definition=release_task_definition,
-                                  database_url=url), url)
+                                  database_url=url, **options), url)
         yield go
 
 
@@ -140,8 +140,8 @@ def test_the_database_ahead_is_refused_with_each_migration_explained(rollback):
 
 
 def test_migrate_back_unapplies_then_deploys(rollback):
-    code, commands, _, err, ecs, database_url = rollback("--migrate-back", deployed_history="nullable",
-                                                  older_history="initial_only")
+    code, commands, _, err, ecs, database_url = rollback("--migrate-back", "--yes", deployed_history="nullable",
+                                                         older_history="initial_only")
     assert code == 0, err
     assert applied(database_url) == ["0001_initial"]
     assert "note" not in columns(database_url)  # the column the migration added is gone
@@ -151,9 +151,29 @@ def test_migrate_back_unapplies_then_deploys(rollback):
     assert "--migrate-back" in ecs.calls[-1][1]["command"]
 
 
+def test_migrate_back_asks_first_and_a_pipe_cannot_say_yes(rollback):
+    code, commands, _, err, ecs, database_url = rollback("--migrate-back", deployed_history="nullable",
+                                                         older_history="initial_only")
+    assert code == 1 and commands == []
+    assert "nothing changed (pass --yes" in err
+    assert applied(database_url) == ["0001_initial", "0002_widget_note"]
+
+
+def test_a_failed_up_after_migrating_back_unpins_and_says_how_to_reapply(rollback):
+    code, commands, _, err, _, database_url = rollback(
+        "--migrate-back", "--yes", deployed_history="nullable", older_history="initial_only",
+        pulumi_result=lambda command: 255 if command[1] == "up" else 0)
+    assert code == 255
+    up = commands.index(["pulumi", "up", "--stack", "staging", "--yes"])
+    # Pinned back to what the stack file had: no keel:image (the committed staging file builds from source).
+    assert ["pulumi", "config", "rm", "keel:image", "--stack", "staging"] in commands[up:]
+    assert "migrated back (documents.0002_widget_note)" in err and "python manage.py migrate" in err
+    assert applied(database_url) == ["0001_initial"]
+
+
 def test_an_irreversible_migration_cannot_be_migrated_back(rollback):
-    code, commands, _, err, _, database_url = rollback("--migrate-back", deployed_history="data_no_reverse",
-                                         older_history="initial_only")
+    code, commands, _, err, _, database_url = rollback("--migrate-back", "--yes", deployed_history="data_no_reverse",
+                                                       older_history="initial_only")
     assert code == 1 and commands == []
     assert "documents.0002_fill: breaks the older code (RUNPYTHON_REVERSIBLE); cannot be unapplied" in err
     assert "cannot migrate back: documents.0002_fill cannot be unapplied" in err
@@ -176,7 +196,7 @@ def test_the_target_is_the_image_steps_back_by_push_time_or_the_digest_given(cho
     with Stubber(ecr) as stub:
         stub.add_response("describe_images", {"imageDetails": [  # ECR lists them in no promised order
             {"imageDigest": d, "imagePushedAt": datetime(2026, 12, day, tzinfo=UTC)}
-            for d, day in ((OLDER, 1), (NEW, 3), (OLD, 2))]}, {"registryId": "123456789012", "repositoryName": REPOSITORY})
+            for d, day in ((OLDER, 1), (NEW, 3), (OLD, 2))]}, {"registryId": "123456789012", "repositoryName": REPOSITORY, "filter": {"tagStatus": "TAGGED"}})
         found = target_image(ecr, ImageRef.parse(f"{REPO_URL}@{NEW}"), *choice)
     assert found.digest == expected and found.repository == REPOSITORY
 
@@ -187,9 +207,16 @@ def test_too_many_steps_says_how_many_older_images_there_are():
         stub.add_response("describe_images", {"imageDetails": [
             {"imageDigest": NEW, "imagePushedAt": datetime(2026, 12, 3, tzinfo=UTC)},
             {"imageDigest": OLD, "imagePushedAt": datetime(2026, 12, 2, tzinfo=UTC)}]},
-            {"registryId": "123456789012", "repositoryName": REPOSITORY})
+            {"registryId": "123456789012", "repositoryName": REPOSITORY, "filter": {"tagStatus": "TAGGED"}})
         with pytest.raises(KeelError, match="holds 1 older image"):
             target_image(ecr, ImageRef.parse(f"{REPO_URL}@{NEW}"), None, 3)
+
+
+def test_bad_arguments_are_said_before_anything_is_looked_up():
+    err = io.StringIO()
+    context = Context(stdout=io.StringIO(), stderr=err, which=lambda name: None)
+    assert main(["rollback", "--stack", "staging", "--steps", "0"], context) == 2
+    assert "--steps 0 is invalid" in err.getvalue() and "Pulumi CLI" not in err.getvalue()
 
 
 def columns(url: str) -> set[str]:

@@ -71,6 +71,8 @@ def test_full_maintenance_stops_worker_and_beat_and_their_scaling():
     ({"keel:maintenance": "yes"}, "keel:maintenance = 'yes' is invalid: allowed true, false or full"),
     ({"keel:maintenanceAllow": '["10.0.0.300/32"]'}, "keel:maintenanceAllow = "),
     ({"keel:maintenanceAllow": '["10.0.0.1/8"]'}, "keel:maintenanceAllow = "),
+    ({"keel:maintenanceAllow": '["0.0.0.0/0"]'}, "a /0 lets everyone through"),
+    ({"keel:maintenanceAllow": '["::/0"]'}, "a /0 lets everyone through"),
     ({"keel:maintenanceAllow": '["1.1.1.1/32", "1.1.1.2/32", "1.1.1.3/32", "1.1.1.4/32", "1.1.1.5/32", '
                                '"1.1.1.6/32"]'}, "a list of 1 to 5 CIDRs"),
 ])

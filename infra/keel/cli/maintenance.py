@@ -39,13 +39,13 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace, context: Context) -> int:
-    if context.which("pulumi") is None:
-        raise KeelError("the Pulumi CLI is not installed (no `pulumi` on PATH)",
-                        hint=f"or do it by hand: pulumi config set keel:maintenance {MODES[args.mode]} "
-                             f"--stack {args.stack} && pulumi up --stack {args.stack}")
     settings = {"keel:maintenance": MODES[args.mode]}
     if args.allow:
         settings["keel:maintenanceAllow"] = list(args.allow)
+    if context.which("pulumi") is None:
+        by_hand = [*config_commands(args.stack, settings), ["pulumi", "up", "--stack", args.stack]]
+        raise KeelError("the Pulumi CLI is not installed (no `pulumi` on PATH)",
+                        hint="or do it by hand where it is: " + " && ".join(" ".join(c) for c in by_hand))
     urns = targets(args.stack, settings)
     for command in config_commands(args.stack, settings):
         pulumi(context, command)
@@ -78,9 +78,10 @@ def current_mode(stack: str) -> str:
 def evaluated(stack: str, overrides: dict) -> evaluate.Evaluation:
     try:
         return evaluate.evaluate_stack(stack, overrides=overrides)
+    except FileNotFoundError as error:
+        raise UsageError(str(error), "stacks are the Pulumi.<stack>.yaml files at the repository root") from None
     except Exception as error:  # noqa: BLE001 - a config error: one message, as keel check gives it
-        raise UsageError(f"stack {stack}: " + " ".join(str(error).split()),
-                         "fix the value named above (--allow takes CIDRs such as 203.0.113.7/32)") from None
+        raise UsageError(f"stack {stack}: " + " ".join(str(error).split())) from None
 
 
 def config_commands(stack: str, settings: dict) -> list[list[str]]:

@@ -41,8 +41,8 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace, context: Context) -> int:
     if args.source == args.target:
         raise UsageError("--from and --to name the same stack", hint="promote from one stack to another")
-    source = load(argparse.Namespace(stack=args.source, outputs=args.from_outputs), context)
-    target = load(argparse.Namespace(stack=args.target, outputs=args.to_outputs), context)
+    source = outputs_of(args.source, args.from_outputs, "--from-outputs", context)
+    target = outputs_of(args.target, args.to_outputs, "--to-outputs", context)
     try:
         image = ImageRef.parse(source.values.get(out.IMAGE_REF) or "")
     except CopyError as error:
@@ -67,10 +67,25 @@ def run(args: argparse.Namespace, context: Context) -> int:
     _pulumi_config_set(context, args.target, "keel:image", pinned)
     if revision and revision != "unknown":
         _pulumi_config_set(context, args.target, "keel:imageRevision", revision)
+    else:  # no label: a revision left from an earlier pin would be wrong
+        _pulumi_config_set(context, args.target, "keel:imageRevision", None)
     context.out(pinned)
-    context.err(f"keel: {args.target} is pinned to it; deploy with `pulumi up --stack {args.target}` "
-                f"(unpin with `pulumi config rm keel:image --stack {args.target}` to build from source again)")
+    context.err(f"keel: {args.target} is pinned to it; deploy with `pulumi up --stack {args.target}` (to build from "
+                f"source again: {UNPIN.format(stack=args.target)})")
     return 0
+
+
+UNPIN = "pulumi config rm keel:image --stack {stack} && pulumi config rm keel:imageRevision --stack {stack}"
+
+
+def outputs_of(stack: str, path, flag: str, context: Context):
+    """A stack's outputs; the hints name this command's own --from-outputs/--to-outputs."""
+    try:
+        return load(argparse.Namespace(stack=stack, outputs=path), context)
+    except KeelError as error:
+        if error.hint:
+            error.hint = error.hint.replace("--outputs", flag)
+        raise
 
 
 def _source_tag(ecr, image: ImageRef) -> str | None:
@@ -81,11 +96,13 @@ def _source_tag(ecr, image: ImageRef) -> str | None:
     return sorted(tags)[0] if tags else None
 
 
-def _pulumi_config_set(context: Context, stack: str, key: str, value: str) -> None:
-    command = ["pulumi", "config", "set", key, value, "--stack", stack]
+def _pulumi_config_set(context: Context, stack: str, key: str, value: str | None) -> None:
+    """`pulumi config set KEY VALUE`, or `pulumi config rm KEY` for None (an unset key is fine)."""
+    command = ["pulumi", "config", "set", key, value, "--stack", stack] if value is not None \
+        else ["pulumi", "config", "rm", key, "--stack", stack]
     if context.which("pulumi") is None:
         context.err(f"keel: no Pulumi CLI here: run `{' '.join(command)}` where you deploy")
         return
     result = context.run_process(command, cwd=PROJECT_DIR, check=False)
-    if result.returncode != 0:
+    if result.returncode != 0 and value is not None:
         raise KeelError(f"`{' '.join(command)}` failed (exit {result.returncode})", hint="see Pulumi's message above")

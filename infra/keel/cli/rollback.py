@@ -23,12 +23,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import re
+import sys
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from keel import outputs as out
 from keel.ecr_copy import CopyError, ImageRef, image_config
+from keel.evaluate import read_stack_config, repo_root
 from keel.migration_state import leaves_from_showmigrations, result_from_lines, to_arguments
 from keel.tasks import family_of
 
@@ -62,6 +64,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace, context: Context) -> int:
+    check_arguments(args)
     outputs = load(args, context)
     try:
         current = ImageRef.parse(outputs.values.get(out.IMAGE_REF) or "")
@@ -83,25 +86,48 @@ def run(args: argparse.Namespace, context: Context) -> int:
                 else "some cannot be unapplied: fix forward instead, or --force if the older code copes")
         context.err(f"keel: refused: the database has {len(ahead)} migration(s) the older image does not know; {hint}")
         return REFUSED
+    migrated_back = []
     if ahead and args.migrate_back:
+        # Unapplying changes the database for good: ask before it, not only at pulumi up's prompt.
+        if not (args.yes or confirmed(f"unapply {len(ahead)} migration(s) and deploy {target.digest[:19]}?")):
+            context.err("keel: nothing changed (pass --yes to answer yes without a prompt)")
+            return REFUSED
         migrate_back(context, runner, outputs, to_arguments(leaves), ahead)
+        migrated_back = [m["migration"] for m in ahead]
     elif ahead:
         context.err("keel: --force: rolling back with the database ahead of the older code")
-    return deploy(context, outputs, ecr, target, args.yes)
+    code = deploy(context, outputs, ecr, target, args.yes or bool(migrated_back))
+    if code != 0 and migrated_back:
+        context.err(f"keel: the deploy did not happen, but the database was migrated back ({', '.join(migrated_back)}); "
+                    f"the deployed code expects them: re-apply with `keel run --stack {outputs.name} -- python "
+                    "manage.py migrate`")
+    return code
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Bad --to/--steps are said before anything is looked up."""
+    if args.to and not DIGEST.match(args.to.rsplit("@", 1)[-1]):
+        raise UsageError(f"--to {args.to!r} is not a digest", hint="give sha256:<64 hex digits> (see `keel status`)")
+    if args.steps < 1:
+        raise UsageError(f"--steps {args.steps} is invalid: allowed 1 or more")
+
+
+def confirmed(question: str) -> bool:
+    """A yes from the person at the terminal; never from a pipe or CI."""
+    if not sys.stdin.isatty():
+        return False
+    return input(f"keel: {question} [y/N] ").strip().lower() in ("y", "yes")
 
 
 def target_image(ecr, current: ImageRef, to: str | None, steps: int) -> ImageRef:
     """The image to go back to, in the same repository as the deployed one."""
     if to:
-        digest = to.rsplit("@", 1)[-1]
-        if not DIGEST.match(digest):
-            raise UsageError(f"--to {to!r} is not a digest", hint="give sha256:<64 hex digits> (see `keel status`)")
-        return ImageRef(current.registry, current.repository, digest)
-    if steps < 1:
-        raise UsageError(f"--steps {steps} is invalid: allowed 1 or more")
+        return ImageRef(current.registry, current.repository, to.rsplit("@", 1)[-1])
+    # Tagged images only: each build and promotion tags the image it pushes, while the manifests an
+    # index points to (platforms, attestations) are untagged and must not count as a step.
     images = sorted((d for page in ecr.get_paginator("describe_images").paginate(
-        registryId=current.account, repositoryName=current.repository) for d in page["imageDetails"]),
-        key=lambda d: d["imagePushedAt"], reverse=True)
+        registryId=current.account, repositoryName=current.repository, filter={"tagStatus": "TAGGED"})
+        for d in page["imageDetails"]), key=lambda d: d["imagePushedAt"], reverse=True)
     digests = list(dict.fromkeys(d["imageDigest"] for d in images))
     if current.digest not in digests:
         raise KeelError(f"the deployed image {current.digest} is not in {current.repository}",
@@ -186,21 +212,40 @@ def describe(ahead: list[dict]) -> list[str]:
 
 
 def deploy(context: Context, outputs, ecr, target: ImageRef, yes: bool) -> int:
+    """Pin the stack to ``target`` and run pulumi up; if the up fails or is declined, unpin again."""
     try:
         revision = (image_config(ecr, target).get("config") or {}).get("Labels", {}).get(REVISION_LABEL)
     except (CopyError, ClientError, KeyError, ValueError) as error:
         context.err(f"keel: could not read the image's revision label ({error}); the stack will show none")
         revision = None
     stack = outputs.name
-    commands = [["pulumi", "config", "set", "keel:image", str(target), "--stack", stack],
-                ["pulumi", "config", "set", "keel:imageRevision", revision, "--stack", stack] if revision and
-                revision != "unknown" else ["pulumi", "config", "rm", "keel:imageRevision", "--stack", stack],
-                ["pulumi", "up", "--stack", stack] + (["--yes"] if yes else [])]
+    before = pinned_now(stack)
+    pin = {"keel:image": str(target), "keel:imageRevision": revision if revision != "unknown" else None}
+    up = ["pulumi", "up", "--stack", stack] + (["--yes"] if yes else [])
     if context.which("pulumi") is None:
         raise KeelError("the Pulumi CLI is not installed (no `pulumi` on PATH)",
-                        hint="run these where you deploy: " + " && ".join(" ".join(c) for c in commands))
-    for command in commands:
-        code = context.run_process(command, cwd=PROJECT_DIR, check=False).returncode
-        if code != 0 and command[2] != "rm":
-            return code
-    return 0
+                        hint="run these where you deploy: " + " && ".join(
+                            " ".join(c) for c in [*config_commands(stack, pin), up]))
+    for command in config_commands(stack, pin):
+        context.run_process(command, cwd=PROJECT_DIR, check=False)
+    code = context.run_process(up, cwd=PROJECT_DIR, check=False).returncode
+    if code != 0:
+        for command in config_commands(stack, before):
+            context.run_process(command, cwd=PROJECT_DIR, check=False)
+        context.err(f"keel: pulumi up did not complete (exit {code}): {stack} is pinned back to what it was")
+    return code
+
+
+def pinned_now(stack: str) -> dict[str, str | None]:
+    """keel:image and keel:imageRevision as the stack file has them (None: unset)."""
+    try:
+        config, _ = read_stack_config(repo_root(), "keel", stack)
+    except FileNotFoundError:
+        config = {}
+    return {key: config.get(key) for key in ("keel:image", "keel:imageRevision")}
+
+
+def config_commands(stack: str, values: dict[str, str | None]) -> list[list[str]]:
+    """`pulumi config set` (or `rm` for None) for each key."""
+    return [["pulumi", "config", "set", key, value, "--stack", stack] if value is not None
+            else ["pulumi", "config", "rm", key, "--stack", stack] for key, value in values.items()]

@@ -17,18 +17,25 @@ from django.db import OperationalError
 
 from core import migration_safety as safety
 
+REPO_ROOT = Path(__file__).resolve().parents[4]
 
-def files_added_since(revision: str) -> list[str]:
-    """Migration files git says were added since ``revision`` (paths relative to the repository)."""
-    root = Path(__file__).resolve().parents[4]
+
+def files_added_since(revision: str, root: Path = REPO_ROOT) -> list[str]:
+    """Migration files added since ``revision``: committed or staged since then, or not yet in git at all
+    (a fresh `makemigrations`), as paths relative to the repository."""
+    pattern = "*/migrations/*.py"
     try:
-        out = subprocess.run(["git", "diff", "--name-only", "--diff-filter=A", revision, "--", "*/migrations/*.py"],
-                             cwd=root, capture_output=True, text=True, check=True).stdout
+        added = _git(root, "diff", "--name-only", "--diff-filter=A", revision, "--", pattern)
+        untracked = _git(root, "ls-files", "--others", "--exclude-standard", "--", pattern)
     except (OSError, subprocess.CalledProcessError) as error:
         detail = getattr(error, "stderr", "") or str(error)
         raise CommandError(f"--since {revision}: git could not list the added migrations: {detail.strip()}") \
             from None
-    return [line for line in out.splitlines() if not line.endswith("__init__.py")]
+    return [line for line in dict.fromkeys(added + untracked) if not line.endswith("__init__.py")]
+
+
+def _git(root: Path, *args: str) -> list[str]:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.splitlines()
 
 
 class Command(BaseCommand):
