@@ -4,14 +4,16 @@
 #   build:  ../shared/tools/oci build -t keel-app .     (or: docker build -t keel-app .)
 #   run:    ../shared/tools/oci run keel-app -e ... -- gunicorn --config gunicorn.conf.py config.wsgi
 #
-# The platform is pinned: Fargate runs x86_64, and an arm64 image built on Apple Silicon
-# would fail there with "exec format error".
+# The platform is pinned by PLATFORM, linux/amd64 unless the stack sets keel:architecture arm64
+# (Graviton: the program passes PLATFORM=linux/arm64 with the same --platform): an image built on
+# Apple Silicon for the wrong platform would fail on Fargate with "exec format error".
+ARG PLATFORM=linux/amd64
 
 # uv comes from its own image, pinned to the version that wrote the locks.
-FROM --platform=linux/amd64 ghcr.io/astral-sh/uv:0.13.9 AS uv
+FROM --platform=$PLATFORM ghcr.io/astral-sh/uv:0.13.9 AS uv
 
 # ---- build: the virtualenv from the hash-pinned app lock, the collected static files ----
-FROM --platform=linux/amd64 python:3.11-slim-bookworm AS build
+FROM --platform=$PLATFORM python:3.11-slim-bookworm AS build
 COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_PYTHON_DOWNLOADS=never \
     UV_COMPILE_BYTECODE=1 \
@@ -40,7 +42,7 @@ RUN DJANGO_DEBUG=false \
  && /opt/venv/bin/python -m compileall -q -f --invalidation-mode unchecked-hash /srv/app
 
 # ---- runtime: the virtualenv and the app, run as an unprivileged user ----
-FROM --platform=linux/amd64 python:3.11-slim-bookworm AS runtime
+FROM --platform=$PLATFORM python:3.11-slim-bookworm AS runtime
 # uid/gid 10001 (the ECS task definitions set user "10001:10001"). Its home is /tmp, the one
 # writable place for the app on the read-only root filesystem, so nothing tries to write elsewhere.
 RUN groupadd --system --gid 10001 keel \

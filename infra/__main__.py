@@ -164,7 +164,11 @@ else:
     image = Image("app", ImageArgs(repository_url=repository.url,
                                    registry_server=repository.url.apply(lambda url: url.split("/")[0]),
                                    registry_username=ecr_token.user_name, registry_password=ecr_token.password,
-                                   build_args={"GIT_REVISION": image_revision} if image_revision else {}))
+                                   platform=cfg.image_platform,
+                                   # The Dockerfile's PLATFORM defaults to linux/amd64; only arm64 passes it.
+                                   build_args={**({"GIT_REVISION": image_revision} if image_revision else {}),
+                                               **({"PLATFORM": cfg.image_platform} if cfg.architecture == "arm64"
+                                                  else {})}))
     image_ref = image.ref
 
 # --- entry point ---------------------------------------------------------------------------------
@@ -225,7 +229,8 @@ task_definitions = TaskDefinitions("task", TaskDefinitionsArgs(
     family_prefix=prefix, sizes=cfg.processes, commands=commands, image_ref=image_ref, stack_values=stack_values,
     secrets_fingerprint=secrets.fingerprint, log_group_names=logs.names, region=cfg.region,
     stream_prefix=LOG_STREAM_PREFIX, execution_role_arn=roles.execution_role_arn,
-    task_role_arn=roles.task_role_arn, exec_enabled=cfg.exec_enabled, tags=tags),
+    task_role_arn=roles.task_role_arn, exec_enabled=cfg.exec_enabled, cpu_architecture=cfg.cpu_architecture,
+    tags=tags),
     opts=pulumi.ResourceOptions(depends_on=[roles, *queue_metrics]))
 
 # The release phase: migrations run to success before any service moves.

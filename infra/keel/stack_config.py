@@ -230,6 +230,15 @@ class StackConfig:
                 for p, size in self.processes.items()}
 
     @property
+    def image_platform(self) -> str:
+        """The image's build platform for the task definitions' cpuArchitecture."""
+        return "linux/arm64" if self.architecture == "arm64" else "linux/amd64"
+
+    @property
+    def cpu_architecture(self) -> str:
+        return "ARM64" if self.architecture == "arm64" else "X86_64"
+
+    @property
     def metrics_namespace(self) -> str:
         """The CloudWatch namespace of the stack's own metrics (queue, beat heartbeat, ERROR lines)."""
         return f"{self.project}/{self.stack}"

@@ -35,6 +35,8 @@ def stack_outputs(**overrides) -> dict:
     values = {
         out.STACK: "staging",
         out.URL: "https://staging.example.org",
+        out.DASHBOARD_URL: "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1"
+                           "#dashboards/dashboard/keel-staging",
         out.REGION: REGION,
         out.CLUSTER_NAME: CLUSTER,
         out.CLUSTER_ARN: f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{CLUSTER}",

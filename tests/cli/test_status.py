@@ -76,6 +76,8 @@ def test_status_shows_services_deployments_and_the_last_release(keel, ecs_stub, 
     beat = next(line for line in lines if line.startswith("beat "))
     assert "IN_PROGRESS (deploying keel-staging-beat:8)" in beat
     assert lines[2].startswith("image    123456789012.dkr.ecr.eu-west-1.amazonaws.com/keel@sha256:")
+    assert lines[3] == "dashboard https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1" \
+        "#dashboards/dashboard/keel-staging"
     assert "release  succeeded, exit code 0 (keel-staging-release:7, stopped 2026-11-24T02:00:00Z)" in lines
     assert lines[-1] == "one-offs none running"
 
@@ -131,3 +133,16 @@ def test_running_one_offs_are_listed_and_are_not_releases(keel, ecs_stub, output
 
     assert "release  succeeded, exit code 0" in out
     assert "one-offs task console01 (keel-shell, RUNNING, since 2026-11-24T02:00:00Z)" in out
+
+
+def test_status_says_when_a_stack_has_no_dashboard(keel, ecs_stub, outputs_file):
+    from keel import outputs as out
+
+    from .conftest import stack_outputs
+
+    _, stubber = ecs_stub
+    expect_services(stubber, [service(p, 1, 1, "COMPLETED") for p in ("web", "worker", "beat")])
+    expect_release_tasks(stubber, running=[], stopped=[])
+    values = {k: v for k, v in stack_outputs().items() if k != out.DASHBOARD_URL}
+    result = keel("status", "--outputs", str(outputs_file(values)))
+    assert "dashboard (none: keel:dashboard is off)" in result.out.splitlines()

@@ -259,3 +259,21 @@ def test_cache_alarms_watch_every_node_of_the_replication_group(stack):
     watched = {a["dimensions"]["CacheClusterId"] for a in alarms(stack).values()
                if "CacheClusterId" in (a.get("dimensions") or {})}
     assert watched == nodes
+
+
+def test_arm64_builds_for_graviton_and_runs_arm64_task_definitions():
+    arm = evaluate_stack("staging", overrides={"keel:architecture": "arm64", "keel:worker": {"spot": 0}})
+    (image,) = arm.by_type("docker:index/image:Image")
+    build = image.plain_inputs["build"]
+    assert build["platform"] == "linux/arm64" and build["args"]["PLATFORM"] == "linux/arm64"
+    for record in arm.task_definitions().values():
+        assert record.inputs["runtimePlatform"] == {"operatingSystemFamily": "LINUX", "cpuArchitecture": "ARM64"}
+    (x86_image,) = evaluated_stack("staging").by_type("docker:index/image:Image")
+    assert x86_image.plain_inputs["build"]["platform"] == "linux/amd64"
+    assert "PLATFORM" not in (x86_image.plain_inputs["build"].get("args") or {})  # the Dockerfile's default
+
+
+def evaluated_stack(name: str):
+    from .conftest import evaluated
+
+    return evaluated(name)

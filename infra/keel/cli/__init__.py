@@ -20,8 +20,8 @@ from .failures import explain
 
 # In the order `keel --help` lists them. `check` (the offline policy check) is optional here:
 # the CLI works without it.
-COMMANDS = ("run", "shell", "logs", "status", "check", "maintenance", "promote", "rollback")
-OPTIONAL_COMMANDS = frozenset({"check", "maintenance"})
+COMMANDS = ("run", "shell", "logs", "status", "check", "cost", "maintenance", "promote", "rollback")
+OPTIONAL_COMMANDS = frozenset({"check", "cost", "maintenance"})
 INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 

@@ -36,6 +36,7 @@ def command(args: argparse.Namespace, context: Context) -> int:
     context.out(f"stack    {outputs.name}")
     context.out(f"url      {outputs.url or '(not exported)'}")
     context.out(f"image    {outputs.values.get(out.IMAGE_REF) or '(not exported)'}")
+    context.out(f"dashboard {outputs.values.get(out.DASHBOARD_URL) or '(none: keel:dashboard is off)'}")
     context.out("")
     for line in service_table(ecs, outputs):
         context.out(line)

@@ -119,6 +119,7 @@ class TaskDefinitionsArgs:
     execution_role_arn: pulumi.Input[str]
     task_role_arn: pulumi.Input[str]
     exec_enabled: bool = False  # ECS Exec: the SSM agent gets its writable folders
+    cpu_architecture: str = "X86_64"  # or ARM64 (Graviton, keel:architecture arm64); the image must match
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -143,7 +144,7 @@ class TaskDefinitions(pulumi.ComponentResource):
                 f"{name}-{process}", family=family, cpu=str(size.cpu), memory=str(size.memory),
                 network_mode="awsvpc", requires_compatibilities=["FARGATE"],
                 runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
-                    operating_system_family="LINUX", cpu_architecture="X86_64"),
+                    operating_system_family="LINUX", cpu_architecture=args.cpu_architecture),
                 execution_role_arn=args.execution_role_arn, task_role_arn=args.task_role_arn,
                 volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=volume) for volume in writable_volumes(args.exec_enabled)],
                 container_definitions=definitions, tags=named_tags(args.tags, family),
