@@ -33,6 +33,8 @@ def image(tmp_path_factory) -> dict:
     """The image built from the repository's Dockerfile, once per session (layers are cached
     between sessions, so an unchanged tree rebuilds in seconds)."""
     reason = oci.unusable_reason()
+    if reason and os.environ.get("KEEL_REQUIRE_IMAGE"):  # CI: a skipped image proof is a failed one
+        pytest.fail(f"cannot build the image (KEEL_REQUIRE_IMAGE is set): {reason}")
     if reason:
         pytest.skip(f"cannot build the image: {reason}")
     log = tmp_path_factory.mktemp("image") / "build.log"

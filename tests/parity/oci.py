@@ -52,7 +52,8 @@ def unusable_reason() -> str | None:
     if not OCI.is_file():
         return f"no oci tool at {OCI} (set KEEL_OCI to its path)"
     try:
-        probe = subprocess.run([str(OCI), "buildah", "version"], capture_output=True, text=True, timeout=300)
+        # On a machine without buildah the tool installs it (and debootstrap) with apt-get first.
+        probe = subprocess.run([str(OCI), "buildah", "version"], capture_output=True, text=True, timeout=900)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"buildah cannot run here: {exc}"
     if probe.returncode != 0:
