@@ -63,10 +63,10 @@ def test_a_mount_point_naming_an_undeclared_volume_fails():
 def test_every_writable_mount_point_works_as_the_task_user_on_fargate(image, staging, containers, tmp_path):
     """Each process's task definition and the image together: on Fargate's storage, the task user
     can create a file at every writable mount point (the app's /tmp, and with ECS Exec the SSM
-    agent's folders), and nowhere on the root filesystem."""
+    agent's folders), in its HOME and in tempfile's directory, and nowhere on the root filesystem."""
     definitions = process_definitions(staging.container_definitions(), task_volumes(staging))
     probe = ("import os, sys, tempfile\n"
-             "for path in sys.argv[1:]:\n"
+             "for path in [*sys.argv[1:], os.path.expanduser('~'), tempfile.gettempdir()]:\n"
              "    tempfile.NamedTemporaryFile(dir=path).close()\n"
              "try:\n"
              "    open('/srv/app/written', 'w')\n"
