@@ -239,3 +239,20 @@ def test_sigterm_handling_is_restored_after_the_run(keel, ecs_stub, outputs_file
 
     assert keel("run", "--outputs", str(outputs_file()), "--", "true").code == 0
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_stack_without_nat_runs_one_offs_with_a_public_ip():
+    """keel:natGateways none: the tasks' subnets are public and only a public IP reaches ECR and Logs."""
+    from keel import outputs as out
+    from keel.cli import oneoff
+    from keel.cli.stack import StackOutputs
+
+    from .conftest import stack_outputs
+
+    def network(values):
+        spec = oneoff.task_spec(StackOutputs("dev", values), ["true"], started_by="keel-run")
+        return spec.run_task_request()["networkConfiguration"]["awsvpcConfiguration"]
+
+    assert network({**stack_outputs(), out.TASKS_PUBLIC_IP: True})["assignPublicIp"] == "ENABLED"
+    assert network({**stack_outputs(), out.TASKS_PUBLIC_IP: False})["assignPublicIp"] == "DISABLED"
+    assert network(stack_outputs())["assignPublicIp"] == "DISABLED"  # outputs of a stack from before the key
