@@ -3,6 +3,8 @@
 Data flows one way: stack config -> components -> environment contract -> task definitions.
 """
 
+from pathlib import Path
+
 import pulumi
 import pulumi_aws as aws
 from keel import contract, outputs, procfile, urls
@@ -24,10 +26,11 @@ from keel.components.dns import Alias, AliasArgs, DkimRecords, DkimRecordsArgs
 from keel.components.email import EmailIdentity, EmailIdentityArgs
 from keel.components.endpoints import Endpoints, EndpointsArgs
 from keel.components.events import EventAlerts, EventAlertsArgs
-from keel.components.iam import RdsMonitoringRole, Roles, RolesArgs
+from keel.components.function import Function, FunctionArgs
+from keel.components.iam import FunctionRole, RdsMonitoringRole, Roles, RolesArgs
 from keel.components.image import Image, ImageArgs, source_revision
 from keel.components.kms import Key, KeyArgs, is_customer_managed
-from keel.components.loadbalancer import LoadBalancer, LoadBalancerArgs, Maintenance
+from keel.components.loadbalancer import LambdaTarget, LoadBalancer, LoadBalancerArgs, Maintenance
 from keel.components.logmetrics import ErrorLineMetrics, ErrorLineMetricsArgs
 from keel.components.logs import LogGroups, LogGroupsArgs
 from keel.components.network import Network, NetworkArgs
@@ -55,6 +58,8 @@ try:
 except procfile.ProcfileError as error:
     raise pulumi.RunError(str(error)) from None  # the message alone, no traceback
 LOG_STREAM_PREFIX = cfg.project
+MAINTENANCE_PAGE_DIR = Path(__file__).resolve().parent / "keel" / "maintenance"
+MAINTENANCE_RETRY_AFTER_SECONDS = 300  # what the 503 page's Retry-After asks clients and crawlers to wait
 
 # A database keeps the storage key it was created with: a changed keel:kmsKey stops here, in preview.
 if cfg.creates_database and (refusal := storage_key_refusal(f"{prefix}-db", f"{cfg.project}:kmsKey", cfg.kms_key,
@@ -185,6 +190,18 @@ lb = LoadBalancer("alb", LoadBalancerArgs(
                             allow_cidrs=list(cfg.maintenance_allow)) if cfg.maintenance != "off" else None,
     tags=tags),
     opts=pulumi.ResourceOptions(depends_on=[log_bucket.policy] if (log_bucket and cfg.alb_access_logs) else []))
+if lb.maintenance_target_group is not None:  # keel:maintenance: the page's function (docs/maintenance.md)
+    page_logs = LogGroups("maintenance-logs", LogGroupsArgs(
+        path=f"{cfg.project}/{cfg.stack}", processes=(), exact_names={"page": f"/aws/lambda/{prefix}-maintenance"},
+        retention_days=cfg.log_retention_days, kms_key_arn=kms_arn, tags=tags))
+    page_role = FunctionRole("maintenance-role", f"{prefix}-maintenance", account_id, page_logs.arns["page"], tags)
+    page = Function("maintenance-page", FunctionArgs(
+        physical_name=f"{prefix}-maintenance", role_arn=page_role.arn, source_dir=MAINTENANCE_PAGE_DIR,
+        handler="handler.handler", invoker_target_group_arn=lb.maintenance_target_group.arn,
+        environment={"RETRY_AFTER_SECONDS": str(MAINTENANCE_RETRY_AFTER_SECONDS)}, tags=tags),
+        opts=pulumi.ResourceOptions(depends_on=[page_logs, page_role]))
+    LambdaTarget("maintenance-target", lb.maintenance_target_group.arn, page.arn,
+                 opts=pulumi.ResourceOptions(depends_on=[page.permission]))
 if cfg.waf:
     WebAcl("waf", WebAclArgs(name=prefix, load_balancer_arn=lb.arn, tags=tags))
 if cfg.https and cfg.hosted_zone_id:

@@ -28,7 +28,7 @@ def run_keel(*argv: str):
     return code, commands, err.getvalue()
 
 
-def test_on_sets_the_config_and_targets_only_the_listeners_and_the_rule():
+def test_on_sets_the_config_and_targets_only_what_maintenance_changes():
     code, commands, _ = run_keel("maintenance", "on", "--stack", "staging")
 
     assert code == 0
@@ -36,11 +36,16 @@ def test_on_sets_the_config_and_targets_only_the_listeners_and_the_rule():
     up = commands[-1]
     assert up[:4] == ["pulumi", "up", "--stack", "staging"] and "--yes" not in up
     targets = sorted(arg.removeprefix("--target=") for arg in up if arg.startswith("--target="))
-    assert targets == [
-        "urn:pulumi:staging::keel::keel:lb:LoadBalancer$aws:lb/listener:Listener::alb-http",
-        "urn:pulumi:staging::keel::keel:lb:LoadBalancer$aws:lb/listener:Listener::alb-https",
-        "urn:pulumi:staging::keel::keel:lb:LoadBalancer$aws:lb/listenerRule:ListenerRule::alb-maintenance-health",
-    ]
+    names = {urn.rsplit("::", 1)[1] for urn in targets}
+    # The listeners it repoints, and all that maintenance mode adds: the rule, the page's function with its
+    # role, log group and permission, and its target group and attachment. Nothing of web, worker or beat.
+    assert names == {"alb-http", "alb-https", "alb-maintenance-health", "alb-maintenance",
+                     "maintenance-page", "maintenance-page-fn", "maintenance-page-invoke",
+                     "maintenance-role", "maintenance-role-role", "maintenance-role-logs",
+                     "maintenance-logs", "maintenance-logs-page", "maintenance-target", "maintenance-target-attachment"}
+    assert "urn:pulumi:staging::keel::keel:lb:LoadBalancer$aws:lb/listener:Listener::alb-https" in targets
+    assert ("urn:pulumi:staging::keel::keel:lambda:Function$aws:lambda/function:Function::maintenance-page-fn"
+            in targets)
 
 
 def test_full_also_targets_worker_beat_and_the_worker_scaling_it_removes():

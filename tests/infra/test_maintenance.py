@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from keel.components.loadbalancer import MAINTENANCE_PAGE, MAX_FIXED_RESPONSE_BODY
+from keel.components.function import RUNTIME
 from keel.evaluate import evaluate_stack
 from keel.stack_config import StackConfigError, load
 
@@ -34,19 +36,31 @@ def test_maintenance_adds_one_rule_that_exempts_the_health_paths(stack):
     assert sorted(condition["pathPattern"]["values"]) == ["/healthz", "/readyz"]
     assert rules[0].inputs["actions"][0]["type"] == "forward"
     assert rules[0].inputs["listenerArn"] == serving_listener(ev).arn
+    # Everything else goes to the page's function: a Lambda target group, its one target, invocable by it alone.
     (action,) = serving_listener(ev).inputs["defaultActions"]
-    assert action["type"] == "fixed-response"
-    assert action["fixedResponse"]["statusCode"] == "503"
-    assert action["fixedResponse"]["contentType"] == "text/html"
-    assert action["fixedResponse"]["messageBody"] == MAINTENANCE_PAGE.read_text()
+    (group,) = [r for r in ev.by_type("aws:lb/targetGroup:TargetGroup") if r.inputs.get("targetType") == "lambda"]
+    assert action == {"type": "forward", "targetGroupArn": group.arn}
+    function = ev.by_name("maintenance-page-fn")
+    (attachment,) = ev.by_type("aws:lb/targetGroupAttachment:TargetGroupAttachment")
+    assert attachment.inputs == {"targetGroupArn": group.arn, "targetId": function.arn}
+    assert attachment.waits_for(ev.by_name("maintenance-page-invoke"))
+    permission = ev.by_name("maintenance-page-invoke").inputs
+    assert permission["principal"] == "elasticloadbalancing.amazonaws.com" and permission["sourceArn"] == group.arn
+    assert function.inputs["handler"] == "handler.handler" and function.inputs["runtime"] == RUNTIME
+    # Its role writes to its own log group, which exists first with the stack's retention.
+    (log_group,) = [r for r in ev.by_type("aws:cloudwatch/logGroup:LogGroup")
+                    if r.inputs["name"] == f"/aws/lambda/{function.inputs['name']}"]
+    assert log_group.inputs["retentionInDays"] > 0
+    role_policy = ev.by_name("maintenance-role-logs").plain_inputs["policy"]
+    assert json.loads(role_policy)["Statement"][0]["Resource"] == f"{log_group.arn}:*"
     # worker and beat keep running unless the mode is "full".
     assert desired(ev, "worker") >= 1 and desired(ev, "beat") == 1
 
 
-def test_off_by_default_the_listener_forwards_and_there_is_no_rule(stack):
+def test_off_by_default_the_listener_forwards_to_web_and_there_is_no_rule(stack):
     assert stack.by_type(RULE) == []
     (action,) = serving_listener(stack).inputs["defaultActions"]
-    assert action["type"] == "forward"
+    assert action == {"type": "forward", "targetGroupArn": stack.by_name("alb-web").arn}
 
 
 def test_the_allow_list_reaches_the_app_through_a_second_rule():
@@ -82,15 +96,18 @@ def test_bad_maintenance_config_is_one_line_naming_the_key(value, fragment):
     assert len(caught.value.messages) == 1 and fragment in caught.value.messages[0]
 
 
-def test_the_page_fits_the_load_balancers_fixed_response():
-    """Checked against botocore's ELBv2 model, the API the provider calls (FixedResponseActionConfig)."""
-    import re
+def test_off_the_page_and_its_function_are_gone(stack):
+    assert not [r for r in stack.resources if "maintenance" in r.name]
 
-    import botocore.session
 
-    shape = botocore.session.get_session().get_service_model("elbv2").shape_for("FixedResponseActionConfig")
-    page = MAINTENANCE_PAGE.read_text()
-    assert MAX_FIXED_RESPONSE_BODY == shape.members["MessageBody"].metadata["max"]
-    assert len(page) <= MAX_FIXED_RESPONSE_BODY
-    assert re.match(shape.members["StatusCode"].metadata["pattern"], "503")
-    assert "<title>Down for maintenance</title>" in page
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_maintenance_mode_passes_the_policy_pack(stack_name):
+    import io
+
+    from keel.cli import main
+    from keel.cli.context import Context
+
+    out = io.StringIO()
+    code = main(["check", "--stack", stack_name, "--stand-ins", "--set", "keel:maintenance=true",
+                 "--set", 'keel:maintenanceAllow=["203.0.113.7/32"]'], Context(stdout=out, stderr=io.StringIO()))
+    assert code == 0, [line for line in out.getvalue().splitlines() if "FAIL" in line]

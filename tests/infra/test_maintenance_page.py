@@ -1,33 +1,52 @@
-"""The maintenance page as users get it: the load balancer's fixed response, rendered by Chromium."""
+"""The maintenance page as users get it: the function's answer, over HTTP, rendered by Chromium.
+
+The handler is the one the stack deploys (infra/keel/maintenance/handler.py), called as the load
+balancer calls a Lambda target (ELB docs, "Lambda functions as targets": an event per request, a
+response of statusCode, headers and body), served on loopback to a real browser.
+"""
 
 from __future__ import annotations
 
+import http.client
 from pathlib import Path
 
 import pytest
-from keel.evaluate import evaluate_stack
+from keel.maintenance.handler import handler
 
 from tests import chromium
 from tests.loopback import serve
 
-from .test_maintenance import serving_listener
+ALB_EVENT = {"requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:..."}},
+             "httpMethod": "GET", "path": "/documents/", "headers": {"host": "app.example.org"}, "body": "",
+             "isBase64Encoded": False}
 
 
 @pytest.fixture(scope="module")
-def fixed_response():
-    """What the stack tells the load balancer to answer in maintenance (status, type, body)."""
-    ev = evaluate_stack("staging", overrides={"keel:maintenance": "true"})
-    (action,) = serving_listener(ev).inputs["defaultActions"]
-    return action["fixedResponse"]
+def load_balancer():
+    """Loopback HTTP answering every path with the function's response, as the load balancer relays it."""
+    def answer(path):
+        response = handler({**ALB_EVENT, "path": path}, None)
+        return response["statusCode"], response["headers"], response["body"].encode()
 
-
-@pytest.fixture(scope="module")
-def load_balancer(fixed_response):
-    """A loopback server answering every path as the listener's default action would."""
-    answer = (int(fixed_response["statusCode"]), {"Content-Type": fixed_response["contentType"]},
-              fixed_response["messageBody"].encode())
-    with serve(lambda path: answer) as url:
+    with serve(answer) as url:
         yield url
+
+
+def test_every_path_is_a_503_with_retry_after(load_balancer):
+    host, port = load_balancer.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request("GET", "/accounts/login/")
+    response = connection.getresponse()
+    assert response.status == 503
+    assert response.getheader("Retry-After") == "300"
+    assert response.getheader("Cache-Control") == "no-store"
+    assert response.getheader("Content-Type") == "text/html; charset=utf-8"
+    assert b"Down for maintenance" in response.read()
+
+
+def test_a_head_request_gets_the_headers_alone():
+    response = handler({**ALB_EVENT, "httpMethod": "HEAD"}, None)
+    assert response["statusCode"] == 503 and response["body"] == "" and "Retry-After" in response["headers"]
 
 
 def test_chromium_renders_the_page_with_its_message(load_balancer):
@@ -36,10 +55,10 @@ def test_chromium_renders_the_page_with_its_message(load_balancer):
     assert "back shortly" in dom
 
 
-def test_the_page_fits_a_phone_and_loads_nothing_else(load_balancer, fixed_response, tmp_path: Path):
+def test_the_page_fits_a_phone_and_loads_nothing_else(load_balancer, tmp_path: Path):
     shot = tmp_path / "maintenance.png"
     chromium.run(load_balancer + "/", f"--screenshot={shot}", width=375, height=700)
     assert shot.stat().st_size > 5000  # a rendered page, not a blank one
-    # Self-contained: the load balancer serves only this body, so no stylesheet, script or image.
-    body = fixed_response["messageBody"]
+    # Self-contained: the function serves only this page, so no stylesheet, script or image.
+    body = handler(ALB_EVENT, None)["body"]
     assert "src=" not in body and "<link" not in body and "@import" not in body

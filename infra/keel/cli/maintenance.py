@@ -2,8 +2,8 @@
 
 It sets ``keel:maintenance`` (and ``keel:maintenanceAllow`` with --allow) on the stack, exactly as
 ``pulumi config set`` would, then runs ``pulumi up`` targeted at the resources maintenance mode
-changes: the listeners and their maintenance rules, plus worker and beat (and their scaling) when
-``full`` is involved. Nothing else moves: no image build, no release, no deploy check, so the
+changes: the listeners, the page's function and target group, the rules, plus worker and beat
+(and their scaling) when ``full`` is involved. Nothing else moves: no image build, no release, no deploy check, so the
 switch takes a minute. Which URNs to target comes from evaluating the program under mocks with the
 new setting (``keel.evaluate``), in the form the engine gives them. Pulumi shows its plan and asks
 before it changes anything (``--yes`` skips the question).
@@ -56,14 +56,15 @@ def run(args: argparse.Namespace, context: Context) -> int:
 
 
 def targets(stack: str, settings: dict) -> list[str]:
-    """The engine URNs maintenance mode touches: what differs between the stack now and with ``settings``.
-
-    The union of both evaluations, so a rule or a scaling policy that is being removed is targeted too.
-    """
+    """The engine URNs maintenance mode touches, between the stack now and with ``settings``: the
+    listeners it repoints, every resource that exists on one side only (the page's function, its
+    target group and rules, worker's scaling), and worker and beat when ``full`` is involved."""
     now, then = evaluated(stack, {}), evaluated(stack, settings)
     full = "full" in (current_mode(stack), settings["keel:maintenance"])
+    urns_now, urns_then = ({r.engine_urn for r in ev.resources} for ev in (now, then))
     return sorted({r.engine_urn for ev in (now, then) for r in ev.resources
-                   if r.type in LISTENER_TYPES or (full and (r.name in STOPPED_IN_FULL or r.parent in STOPPED_IN_FULL))})
+                   if r.engine_urn in urns_now ^ urns_then or r.type in LISTENER_TYPES
+                   or (full and (r.name in STOPPED_IN_FULL or r.parent in STOPPED_IN_FULL))})
 
 
 def current_mode(stack: str) -> str:

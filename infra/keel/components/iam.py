@@ -169,6 +169,24 @@ def service_role(name: str, physical: str, service: str, account: pulumi.Output,
                         tags=named_tags(tags, physical), opts=child(parent))
 
 
+class FunctionRole(pulumi.ComponentResource):
+    """A Lambda function's role: it may write to its own log group, nothing else."""
+
+    arn: pulumi.Output[str]
+
+    def __init__(self, name: str, physical: str, account_id: pulumi.Input[str], log_group_arn: pulumi.Input[str],
+                 tags: dict[str, str], opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{PACKAGE}:iam:FunctionRole", name, None, opts)
+        role = service_role(f"{name}-role", physical, "lambda.amazonaws.com", pulumi.Output.from_input(account_id),
+                            "A Keel Lambda function writes its own logs", tags, self)
+        aws.iam.RolePolicy(f"{name}-logs", role=role.id, policy=pulumi.Output.from_input(log_group_arn).apply(
+            lambda arn: json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": f"{arn}:*"}]})), opts=child(self))
+        self.arn = role.arn
+        self.register_outputs({"arn": self.arn})
+
+
 class RdsMonitoringRole(pulumi.ComponentResource):
     """Lets RDS enhanced monitoring publish OS metrics (RDS-09); AWS's managed policy is scoped for it."""
 

@@ -4,16 +4,16 @@ A stack without a domain (dev) serves plain HTTP on the load balancer's DNS name
 Settings follow AWS's ECS guidance for fast, zero-downtime rolling deploys: short health-check
 interval, healthy threshold 2, deregistration delay 30 s (gunicorn's request timeout).
 
-Maintenance mode (``maintenance``): the serving listener's default action answers every request
-with our static 503 page (a fixed response: no task has to run, so it holds during a database
-restore), and one rule still forwards the health paths (plus one for an allow list of CIDRs, so
-the team can test). The load balancer's own health checks go straight to the targets, unaffected.
+Maintenance mode (``maintenance``): the serving listener's default action forwards every request
+to a target group of one small Lambda function that answers our 503 page with Retry-After (no
+task has to run, so it holds during a database restore; a fixed response could not set that
+header), and one rule still forwards the health paths to web (plus one for an allow list of CIDRs,
+so the team can test). The load balancer's own health checks go straight to web's targets.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
@@ -23,28 +23,14 @@ from keel.components import PACKAGE, child, dependencies, named_tags
 SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # ALB-03: passes FSBP ELB.17, Checkov and PCP together
 DEREGISTRATION_DELAY = 30  # seconds; above gunicorn's 30 s request timeout, far below AWS's 300 s default
 IDLE_TIMEOUT = 60  # gunicorn's keep-alive (75 s) stays above it, so the ALB closes idle connections first
-MAINTENANCE_PAGE = Path(__file__).resolve().parents[1] / "maintenance.html"
-# ELB API reference, FixedResponseActionConfig: MessageBody is at most 1024 characters, and a fixed
-# response carries no headers of our choosing (so no Retry-After: the page refreshes itself instead).
-MAX_FIXED_RESPONSE_BODY = 1024
 
 
 @dataclass
 class Maintenance:
-    """Maintenance mode: every request but ``exempt_paths`` (and ``allow_cidrs``) gets the 503 page."""
+    """Maintenance mode: every request but ``exempt_paths`` (and ``allow_cidrs``) goes to the page's function."""
 
     exempt_paths: list[str]
     allow_cidrs: list[str] = field(default_factory=list)
-    page: str = field(default_factory=lambda: MAINTENANCE_PAGE.read_text())
-
-
-def maintenance_response(page: str) -> aws.lb.ListenerDefaultActionArgs:
-    if len(page) > MAX_FIXED_RESPONSE_BODY:
-        raise ValueError(f"{MAINTENANCE_PAGE.name} has {len(page)} characters: the load balancer's fixed "
-                         f"response allows at most {MAX_FIXED_RESPONSE_BODY}")
-    return aws.lb.ListenerDefaultActionArgs(
-        type="fixed-response", fixed_response=aws.lb.ListenerDefaultActionFixedResponseArgs(
-            content_type="text/html", message_body=page, status_code="503"))
 
 
 @dataclass
@@ -86,7 +72,15 @@ class LoadBalancer(pulumi.ComponentResource):
                 interval=10, timeout=5, healthy_threshold=2, unhealthy_threshold=3),
             tags=named_tags(args.tags, f"{args.name}-web"), opts=child(self))
         forward = [aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=self.target_group.arn)]
-        serve = [maintenance_response(args.maintenance.page)] if args.maintenance else forward
+        # Checked like any target group (ALB-10): the function answers every path with its 503 page, so a
+        # 503 is healthy here; once a minute, as a Lambda target's check invokes the function.
+        self.maintenance_target_group = aws.lb.TargetGroup(
+            f"{name}-maintenance", target_type="lambda",
+            health_check=aws.lb.TargetGroupHealthCheckArgs(enabled=True, path=args.health_path, matcher="503",
+                                                           interval=60, timeout=30),
+            tags=named_tags(args.tags, f"{args.name}-maintenance"), opts=child(self)) if args.maintenance else None
+        serve = [aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=self.maintenance_target_group.arn)] \
+            if self.maintenance_target_group else forward
         self.listeners = []
         if args.certificate_arn is not None:
             self.listeners.append(aws.lb.Listener(
@@ -129,3 +123,14 @@ class LoadBalancer(pulumi.ComponentResource):
                 conditions=[condition], actions=[aws.lb.ListenerRuleActionArgs(
                     type="forward", target_group_arn=self.target_group.arn)],
                 tags=named_tags(args.tags, f"{args.name}-maintenance-{purpose}"), opts=child(self))
+
+
+class LambdaTarget(pulumi.ComponentResource):
+    """Registers a Lambda function in a target group (after its invoke permission exists: ``opts``)."""
+
+    def __init__(self, name: str, target_group_arn: pulumi.Input[str], function_arn: pulumi.Input[str],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{PACKAGE}:lb:LambdaTarget", name, None, opts)
+        aws.lb.TargetGroupAttachment(f"{name}-attachment", target_group_arn=target_group_arn, target_id=function_arn,
+                                     opts=child(self, depends_on=dependencies(opts)))
+        self.register_outputs({})

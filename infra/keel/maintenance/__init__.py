@@ -1,0 +1,1 @@
+"""The maintenance page and the function that serves it (packaged as a Lambda by keel.components.function)."""
