@@ -52,13 +52,10 @@ class TaskStorage:
     """Everything about one container's filesystem that Fargate decides."""
 
     mounts: tuple[TaskMount, ...]
+    # The ECS docs describe only a VOLUME that a mount point names; the model keeps any other part
+    # of the (read-only) root, the stricter reading.
     image_volumes: frozenset[str]
     read_only_root: bool
-
-    def unmapped_volumes(self) -> list[str]:
-        """Image VOLUMEs no mount point covers. The ECS docs only describe a VOLUME that a mount point
-        names; the model keeps the others part of the (read-only) root, the stricter reading."""
-        return sorted(self.image_volumes - {mount.path for mount in self.mounts})
 
 
 def task_storage(volumes: Iterable[Mapping], container: Mapping, image_config: Mapping) -> TaskStorage:

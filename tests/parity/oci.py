@@ -147,6 +147,12 @@ class Container:
 
     def _fargate_filesystem(self, storage: fargate.TaskStorage) -> list[str]:
         """Prepare the task's volumes and (if asked) the read-only root; return buildah's --mount options."""
+        # buildah run gives each image VOLUME a writable copy of its own ("builtin volumes"), mounted
+        # in an order of its choosing: it may hide the task volume at the same path. Fargate has no
+        # such thing, so this container forgets the image's VOLUMEs (the image keeps them).
+        for path in sorted(storage.image_volumes):
+            subprocess.run([str(OCI), "buildah", "config", "--volume", f"{path}-", self.id], capture_output=True,
+                           check=True)
         root = Path(subprocess.run([str(OCI), "buildah", "mount", self.id], capture_output=True, text=True,
                                    check=True).stdout.strip())
         options = []
@@ -157,8 +163,6 @@ class Container:
                                    f"{'ro' if mount.read_only else 'rw'}"]
         if not storage.read_only_root:
             return options
-        for path in storage.unmapped_volumes():  # else buildah would give each a writable copy
-            options += ["--mount", f"type=bind,source={root / path.lstrip('/')},destination={path},ro"]
         for path in BUILDAH_OWN_FILES:  # mount points of the files buildah binds in
             (root / path.lstrip("/")).touch(exist_ok=True)
         run = fargate.prepare(fargate.TaskMount("run", "/run", read_only=False, from_image=True), root,
