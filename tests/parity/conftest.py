@@ -7,9 +7,11 @@ import json
 import os
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +22,7 @@ IMAGE = os.environ.get("KEEL_PARITY_IMAGE", "keel-app")
 DATABASE = f"keel_f_parity_{os.getpid()}"  # per run: two concurrent runs never share a database
 CACHE_DB, BROKER_DB = 6, 7  # this test's Redis database indexes
 PURGE_INTERVAL = 3  # seconds between beat's purge runs in the test (the app's default is an hour)
+REDIS_LOCK_WAIT = 900  # seconds to wait for another parity run to release the Redis databases
 
 
 def free_port() -> int:
@@ -71,15 +74,31 @@ def parity_database() -> Iterator[str]:
 
 
 @pytest.fixture
-def parity_redis() -> tuple[int, int]:
-    """This test's two Redis database indexes, emptied (never FLUSHALL: Redis is shared)."""
+def parity_redis() -> Iterator[tuple[int, int]]:
+    """This test's two Redis database indexes, emptied (never FLUSHALL: Redis is shared), and held:
+    two parity runs at once (two checkouts on one machine) would share one broker, and each
+    worker would take the other's tasks. A lock file serialises them."""
+    import fcntl
+
     import redis
 
-    for db in (CACHE_DB, BROKER_DB):
-        client = redis.Redis(host="127.0.0.1", port=6379, db=db)
-        client.flushdb()
-        client.close()
-    return CACHE_DB, BROKER_DB
+    lock_path = Path(tempfile.gettempdir()) / f"keel-parity-redis-{CACHE_DB}-{BROKER_DB}.lock"
+    with lock_path.open("w") as lock:
+        deadline = time.monotonic() + REDIS_LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"another parity run held Redis databases {CACHE_DB} and {BROKER_DB} "
+                                f"({lock_path}) for over {REDIS_LOCK_WAIT} s")
+                time.sleep(1)
+        for db in (CACHE_DB, BROKER_DB):
+            client = redis.Redis(host="127.0.0.1", port=6379, db=db)
+            client.flushdb()
+            client.close()
+        yield CACHE_DB, BROKER_DB
 
 
 @dataclass
