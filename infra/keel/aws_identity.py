@@ -115,6 +115,13 @@ class AwsIdentity:
     assume_roles: tuple[AssumeRole, ...] = ()
     endpoints: Mapping[str, str] = field(default_factory=dict)
     sts_region: str | None = None
+    # aws:assumeRoleWithWebIdentity: role_arn, session_name, token, token_file, duration_seconds, policy,
+    # policy_arns. The base credentials when set (pulumi-aws applies aws:assumeRoles on top of them).
+    web_identity: Mapping[str, Any] = field(default_factory=dict)
+    # aws:useFipsEndpoint, aws:customCaBundle, aws:httpProxy / aws:httpsProxy: how the clients connect.
+    use_fips: bool = False
+    ca_bundle: str | None = None
+    proxies: Mapping[str, str] = field(default_factory=dict)
 
     # --- from the stack's config ------------------------------------------------------------
 
@@ -128,9 +135,15 @@ class AwsIdentity:
         roles = tuple(_assume_roles(raw, problems))
         endpoints = _endpoints(raw, problems)
         credentials = _static_credentials(raw, problems)
+        web_identity = _web_identity(raw, problems)
+        use_fips = str(raw.get("aws:useFipsEndpoint", "false")).strip().lower() == "true"
+        proxies = {scheme: raw[key] for scheme, key in (("http", "aws:httpProxy"), ("https", "aws:httpsProxy"))
+                   if raw.get(key)}
         identity = cls(region=raw.get("aws:region") or None, profile=raw.get("aws:profile") or None,
                        credentials=credentials, shared_config_file=config_file, shared_credentials_file=credentials_file,
-                       assume_roles=roles, endpoints=endpoints, sts_region=raw.get("aws:stsRegion") or None)
+                       assume_roles=roles, endpoints=endpoints, sts_region=raw.get("aws:stsRegion") or None,
+                       web_identity=web_identity, use_fips=use_fips, ca_bundle=raw.get("aws:customCaBundle") or None,
+                       proxies=proxies)
         return identity, problems
 
     # --- as properties of the dynamic resources ------------------------------------------------
@@ -140,7 +153,9 @@ class AwsIdentity:
                 "shared_config_file": self.shared_config_file,
                 "shared_credentials_file": self.shared_credentials_file,
                 "assume_roles": [role.to_props() for role in self.assume_roles],
-                "endpoints": dict(self.endpoints), "sts_region": self.sts_region}
+                "endpoints": dict(self.endpoints), "sts_region": self.sts_region,
+                "web_identity": dict(self.web_identity), "use_fips": self.use_fips, "ca_bundle": self.ca_bundle,
+                "proxies": dict(self.proxies)}
 
     @classmethod
     def from_props(cls, props: Mapping[str, Any] | None) -> AwsIdentity:
@@ -150,7 +165,9 @@ class AwsIdentity:
                    shared_config_file=props.get("shared_config_file") or None,
                    shared_credentials_file=props.get("shared_credentials_file") or None,
                    assume_roles=tuple(AssumeRole.from_props(r) for r in props.get("assume_roles") or ()),
-                   endpoints=dict(props.get("endpoints") or {}), sts_region=props.get("sts_region") or None)
+                   endpoints=dict(props.get("endpoints") or {}), sts_region=props.get("sts_region") or None,
+                   web_identity=dict(props.get("web_identity") or {}), use_fips=bool(props.get("use_fips")),
+                   ca_bundle=props.get("ca_bundle") or None, proxies=dict(props.get("proxies") or {}))
 
     # --- the boto3 session ----------------------------------------------------------------------
 
@@ -177,7 +194,9 @@ class AwsIdentity:
             core.set_config_variable("config_file", os.path.expanduser(self.shared_config_file))
         if self.shared_credentials_file:
             core.set_config_variable("credentials_file", os.path.expanduser(self.shared_credentials_file))
-        if self.credentials:
+        if self.web_identity:
+            session = self._web_identity_session(core)
+        elif self.credentials:
             session = boto3.session.Session(
                 aws_access_key_id=self.credentials["access_key"], aws_secret_access_key=self.credentials["secret_key"],
                 aws_session_token=self.credentials.get("token"), botocore_session=core, region_name=self.region)
@@ -210,14 +229,52 @@ class AwsIdentity:
         core._credentials = credentials
         return boto3.session.Session(botocore_session=core, region_name=region)
 
-    def clients(self, *services: str) -> list[Any]:
-        """boto3 clients for the services, with their configured endpoints and standard-mode retries
-        (throttling during a long wait is absorbed)."""
+    def _web_identity_session(self, core: Any) -> Any:
+        """Credentials from STS AssumeRoleWithWebIdentity (an unsigned call: the token is the proof)."""
+        import boto3
+        from botocore import UNSIGNED
+        from botocore.config import Config
+        from botocore.credentials import RefreshableCredentials
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        web = self.web_identity
+        sts = boto3.session.Session(botocore_session=core).client(
+            "sts", region_name=self.sts_region or self.region, endpoint_url=self.endpoint("sts"),
+            config=self._config().merge(Config(signature_version=UNSIGNED)), verify=self.ca_bundle)
+
+        def fetch() -> dict[str, str]:
+            token = web.get("token") or open(os.path.expanduser(web["token_file"]), encoding="utf-8").read().strip()
+            request = {"RoleArn": web["role_arn"], "WebIdentityToken": token,
+                       "RoleSessionName": web.get("session_name") or f"{DEFAULT_SESSION_NAME}-{int(time.time())}"}
+            request.update({k: v for k, v in (("DurationSeconds", web.get("duration_seconds")),
+                                               ("Policy", web.get("policy"))) if v})
+            if web.get("policy_arns"):
+                request["PolicyArns"] = [{"arn": arn} for arn in web["policy_arns"]]
+            credentials = sts.assume_role_with_web_identity(**request)["Credentials"]
+            return {"access_key": credentials["AccessKeyId"], "secret_key": credentials["SecretAccessKey"],
+                    "token": credentials["SessionToken"], "expiry_time": credentials["Expiration"].isoformat()}
+
+        try:
+            credentials = RefreshableCredentials.create_from_metadata(fetch(), fetch, "keel-web-identity")
+        except (ClientError, BotoCoreError, OSError) as error:
+            raise AwsIdentityError(f"aws:assumeRoleWithWebIdentity {web['role_arn']} failed: {_error_text(error)}") \
+                from None
+        core._credentials = credentials  # botocore has no public setter; this is the attribute it reads
+        return boto3.session.Session(botocore_session=core, region_name=self.region)
+
+    def _config(self) -> Any:
+        """Retries, FIPS endpoints and proxies as the provider config asks."""
         from botocore.config import Config
 
+        return Config(retries={"mode": "standard", "max_attempts": 10}, user_agent_extra="keel",
+                      use_fips_endpoint=self.use_fips, proxies=dict(self.proxies) or None)
+
+    def clients(self, *services: str) -> list[Any]:
+        """boto3 clients for the services, with their configured endpoints, CA bundle, proxies and
+        standard-mode retries (throttling during a long wait is absorbed)."""
         session = self.session()
-        config = Config(retries={"mode": "standard", "max_attempts": 10}, user_agent_extra="keel")
-        return [session.client(service, config=config, endpoint_url=self.endpoint(service)) for service in services]
+        return [session.client(service, config=self._config(), endpoint_url=self.endpoint(service),
+                               verify=self.ca_bundle) for service in services]
 
 
 def _error_text(error: Exception) -> str:
@@ -308,6 +365,33 @@ def _duration(value: Any, key: str, problems: list[str]) -> int | None:
         problems.append(f"{key} = {value!r} is invalid: allowed a duration from 15m to 12h, e.g. 1h")
         return None
     return int(seconds)
+
+
+WEB_IDENTITY_KEYS = ("roleArn", "sessionName", "webIdentityToken", "webIdentityTokenFile", "duration", "policy",
+                     "policyArns")
+
+
+def _web_identity(raw: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+    """aws:assumeRoleWithWebIdentity as pulumi-aws reads it (pulumi_aws/_inputs.py)."""
+    key = "aws:assumeRoleWithWebIdentity"
+    if not raw.get(key):
+        return {}
+    entry = _json(raw, key, problems, "an object with roleArn and webIdentityToken or webIdentityTokenFile")
+    if not isinstance(entry, dict):
+        return {}
+    unknown = sorted(set(entry) - set(WEB_IDENTITY_KEYS))
+    if unknown:
+        problems.append(f"{key}.{unknown[0]} is not a known key: allowed " + ", ".join(WEB_IDENTITY_KEYS))
+        return {}
+    if not ROLE_ARN.match(str(entry.get("roleArn", ""))) or not (entry.get("webIdentityToken") or
+                                                                  entry.get("webIdentityTokenFile")):
+        problems.append(f"{key} is not valid: allowed an object with roleArn (an IAM role ARN) and "
+                        "webIdentityToken or webIdentityTokenFile")
+        return {}
+    return {"role_arn": entry["roleArn"], "session_name": entry.get("sessionName"),
+            "token": entry.get("webIdentityToken"), "token_file": entry.get("webIdentityTokenFile"),
+            "duration_seconds": _duration(entry["duration"], f"{key}.duration", problems) if entry.get("duration")
+            else None, "policy": entry.get("policy"), "policy_arns": list(entry.get("policyArns") or [])}
 
 
 def _endpoints(raw: Mapping[str, str], problems: list[str]) -> dict[str, str]:

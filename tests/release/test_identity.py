@@ -252,3 +252,49 @@ def test_without_identity_settings_the_callers_own_chain_signs():
     with FakeEcs(TASK_ARN, "release", []) as ecs:
         TaskRunner.from_aws(AwsIdentity(region=REGION, endpoints={"ecs": ecs.endpoint})).running_tasks(CLUSTER, "f")
     assert {(key, region) for _, key, region, _ in ecs.signatures} == {("AKIACALLER000000000", REGION)}
+
+
+def test_a_web_identity_role_signs_with_the_roles_chained_on_top(moto_endpoint, tmp_path):
+    """aws:assumeRoleWithWebIdentity (an OIDC token, as CI systems hand out) is the base; aws:assumeRoles follow."""
+    token_file = tmp_path / "token"
+    token_file.write_text("eyJhbGciOi.ci-oidc-token.signature\n")
+    raw = {"aws:region": REGION, "aws:endpoints": json.dumps([{"sts": moto_endpoint}]),
+           "aws:assumeRoleWithWebIdentity": json.dumps({"roleArn": ROLE_1, "sessionName": "keel-oidc",
+                                                        "webIdentityTokenFile": str(token_file)}),
+           "aws:assumeRoles": json.dumps([{"roleArn": ROLE_2, "sessionName": "keel-staging"}])}
+    identity, problems = AwsIdentity.from_provider_config(raw)
+    assert problems == []
+    # Through the engine's properties and back, as the dynamic provider gets them; the token file path only.
+    again = identity_from_props({"aws": {k: v for k, v in identity.to_props().items()
+                                         if k not in ("assume_roles", "credentials", "web_identity")},
+                                 "aws_secrets": {"assume_roles": identity.to_props()["assume_roles"],
+                                                 "web_identity": identity.to_props()["web_identity"]}})
+    with FakeEcs(TASK_ARN, "release", []) as ecs:
+        identity_with_ecs = AwsIdentity.from_props({**again.to_props(), "endpoints": {**again.endpoints,
+                                                                                      "ecs": ecs.endpoint}})
+        TaskRunner.from_aws(identity_with_ecs).running_tasks(CLUSTER, "f")
+    second = assumed(ROLE_2)[-1]  # the newest: earlier tests of this module assumed it too
+    assert second.session_name == "keel-staging"
+    assert any(role.session_name == "keel-oidc" for role in assumed(ROLE_1))  # the web identity came first
+    assert {(key, token) for _, key, _, token in ecs.signatures} == {(second.access_key_id, second.session_token)}
+
+
+def test_fips_proxies_and_a_ca_bundle_reach_the_clients(tmp_path):
+    bundle = tmp_path / "corporate-ca.pem"
+    bundle.write_text("")
+    identity, problems = AwsIdentity.from_provider_config({
+        "aws:region": REGION, "aws:useFipsEndpoint": "true", "aws:customCaBundle": str(bundle),
+        "aws:httpsProxy": "http://proxy.internal:3128"})
+    assert problems == []
+    (ecs,) = identity.clients("ecs")
+    assert ecs.meta.config.use_fips_endpoint is True
+    assert ecs.meta.config.proxies == {"https": "http://proxy.internal:3128"}
+    assert ecs.meta.endpoint_url == f"https://ecs-fips.{REGION}.amazonaws.com"
+    assert ecs._endpoint.http_session._verify == str(bundle)
+
+
+def test_a_web_identity_without_a_token_is_one_line():
+    _, problems = AwsIdentity.from_provider_config({
+        "aws:region": REGION, "aws:assumeRoleWithWebIdentity": json.dumps({"roleArn": ROLE_1})})
+    assert problems == ["aws:assumeRoleWithWebIdentity is not valid: allowed an object with roleArn (an IAM role ARN) "
+                        "and webIdentityToken or webIdentityTokenFile"]

@@ -212,7 +212,8 @@ def identity_from_props(props: dict[str, Any]) -> AwsIdentity:
         return AwsIdentity(region=props.get("region") or None, profile=props.get("profile") or None)
     secrets = props.get("aws_secrets") or {}
     return AwsIdentity.from_props({**props["aws"], "assume_roles": secrets.get("assume_roles") or [],
-                                   "credentials": secrets.get("credentials") or {}})
+                                   "credentials": secrets.get("credentials") or {},
+                                   "web_identity": secrets.get("web_identity") or {}})
 
 
 def identity_props(identity: AwsIdentity) -> dict[str, Any]:
@@ -220,7 +221,8 @@ def identity_props(identity: AwsIdentity) -> dict[str, Any]:
     the roles with their external IDs and session policies) as a Pulumi secret, kept apart so that
     only those are encrypted in the state and hidden in the CLI."""
     plain = identity.to_props()
-    secrets = {"credentials": plain.pop("credentials"), "assume_roles": plain.pop("assume_roles")}
+    secrets = {"credentials": plain.pop("credentials"), "assume_roles": plain.pop("assume_roles"),
+               "web_identity": plain.pop("web_identity")}
     return {"aws": plain, "aws_secrets": pulumi.Output.secret(secrets) if any(secrets.values()) else {}}
 
 
