@@ -240,7 +240,7 @@ class AwsIdentity:
         web = self.web_identity
         sts = boto3.session.Session(botocore_session=core).client(
             "sts", region_name=self.sts_region or self.region, endpoint_url=self.endpoint("sts"),
-            config=self._config().merge(Config(signature_version=UNSIGNED)), verify=self.ca_bundle)
+            config=self.config().merge(Config(signature_version=UNSIGNED)), verify=self.ca_bundle)
 
         def fetch() -> dict[str, str]:
             token = web.get("token") or open(os.path.expanduser(web["token_file"]), encoding="utf-8").read().strip()
@@ -262,7 +262,7 @@ class AwsIdentity:
         core._credentials = credentials  # botocore has no public setter; this is the attribute it reads
         return boto3.session.Session(botocore_session=core, region_name=self.region)
 
-    def _config(self) -> Any:
+    def config(self) -> Any:
         """Retries, FIPS endpoints and proxies as the provider config asks."""
         from botocore.config import Config
 
@@ -273,7 +273,7 @@ class AwsIdentity:
         """boto3 clients for the services, with their configured endpoints, CA bundle, proxies and
         standard-mode retries (throttling during a long wait is absorbed)."""
         session = self.session()
-        return [session.client(service, config=self._config(), endpoint_url=self.endpoint(service),
+        return [session.client(service, config=self.config(), endpoint_url=self.endpoint(service),
                                verify=self.ca_bundle) for service in services]
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from keel import outputs as out
+from keel.aws_identity import AwsIdentity
 from keel.tasks import task_id_of
 
-from .context import Context
+from .context import Context, aws_client
 from .errors import KeelError, UsageError
 
 PULUMI_INSTALL = "https://www.pulumi.com/docs/iac/download-install/"
@@ -123,6 +124,7 @@ def load(args: argparse.Namespace, context: Context) -> StackOutputs:
     elif stack:
         values = _pulumi_outputs(stack, context)
         source = f"stack {stack!r}"
+        use_stack_identity(stack, context)
     else:
         raise UsageError("no stack given", hint="pass --stack NAME (or --outputs FILE with its outputs)")
     exported_stack = values.get(out.STACK)
@@ -137,6 +139,48 @@ def load(args: argparse.Namespace, context: Context) -> StackOutputs:
         ([f"--stack {stack}"] if stack else []) + ([f"--outputs {args.outputs}"] if args.outputs is not None else [])
     )
     return StackOutputs(name=stack or str(exported_stack or "?"), values=values, selector=selector)
+
+
+def use_stack_identity(stack: str, context: Context) -> None:
+    """Act as the stack's pulumi-aws identity (aws:profile, aws:assumeRoles, endpoints...), as the release
+    gate does: read with its secrets from `pulumi config --json --show-secrets`. Tests that inject their
+    own clients are left alone; without settings beyond the region, the standard chain is the same."""
+    if context.client_factory is not aws_client:
+        return
+    command = ["pulumi", "config", "--json", "--show-secrets", "--stack", stack]
+    try:
+        result = context.run_process(command, capture_output=True, text=True, timeout=PULUMI_TIMEOUT_SECONDS,
+                                     check=False, cwd=PROJECT_DIR)
+        entries = json.loads(result.stdout or "{}") if result.returncode == 0 else None
+    except (subprocess.TimeoutExpired, json.JSONDecodeError):
+        entries = None
+    if not isinstance(entries, dict):
+        context.err(f"keel: could not read {stack}'s AWS settings (`{' '.join(command)}`): using your own AWS "
+                    "credentials and the stack's region")
+        return
+    raw = {key: _config_text(entry.get("value") if isinstance(entry, dict) else entry)
+           for key, entry in entries.items() if key.startswith("aws:")}
+    identity, problems = AwsIdentity.from_provider_config(raw)
+    if problems:
+        raise UsageError(f"stack {stack}: {problems[0]}", hint="fix it in Pulumi.<stack>.yaml (pulumi config set)")
+    if any(raw.get(key) for key in raw if key != "aws:region"):
+        context.client_factory = identity_clients(identity)
+
+
+def _config_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def identity_clients(identity: AwsIdentity):
+    """A client factory acting as ``identity`` (one session, so roles are assumed once)."""
+    session = None
+
+    def client(service: str, region: str) -> Any:
+        nonlocal session
+        session = session or identity.session()
+        return session.client(service, region_name=region, config=identity.config(),
+                              endpoint_url=identity.endpoint(service), verify=identity.ca_bundle)
+    return client
 
 
 def _read_outputs_file(path: Path) -> dict[str, Any]:
