@@ -17,7 +17,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import goals, gunicorn_venv, harness, ourapp, report, services, targets, wrk
+from bench import app_venv, goals, harness, ourapp, report, services, targets, wrk
 from bench.sections import bad_input, cold_start, outages, shutdown, stack, tasks, throughput
 
 # The Celery SIGTERM drill's old worker drains for the soft-shutdown timeout while bad_input and
@@ -29,7 +29,7 @@ OUT = harness.REPO / "bench"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="a fast subset: fewer cold starts, 3 s wrk runs, 50 tasks, no gunicorn 23 comparison")
+                        help="a fast subset: fewer cold starts, 2 s wrk samples, 50 tasks")
     parser.add_argument("--only", default="", help=f"comma-separated sections to run (of: {', '.join(SECTIONS)})")
     parser.add_argument("--out", default=str(OUT), help="where results.json, RESULTS.md and the charts go")
     parser.add_argument("--report-only", action="store_true",
@@ -57,42 +57,29 @@ class Lab:
         self.env = ourapp.env(self.services)
         self.facts["release_s"] = ourapp.release(self.env)
         self.cookie = ourapp.seed_user(self.env)
-        targets.build_baseline(services.SHARED_PG, services.DATABASE)
+        baseline_cookie = targets.build_baseline(services.SHARED_PG, services.DATABASE)
         self.ours = ourapp.web_target(self.env, self.cookie)
         self.gunicorn = self.ours.gunicorn_settings()
-        flags = targets.served_like(self.gunicorn)
-        self.baseline = targets.baseline_target(flags)
-        self.hello = targets.hello_target(targets.baseline_db_url(services.SHARED_PG, services.DATABASE), flags)
-        self.ours_g23 = self.hello_g23 = None
-        if not self.quick:
-            bin23, version = gunicorn_venv.ensure()
-            self.facts["gunicorn_other"] = version
-            self.ours_g23 = ourapp.web_target(self.env, self.cookie, bin23, "ours-g23", f"ours, gunicorn {version}")
-            self.hello_g23 = targets.hello_target(
-                targets.baseline_db_url(services.SHARED_PG, services.DATABASE), flags, bin23)
-            self.hello_g23.name, self.hello_g23.label = "hello-g23", f"bare WSGI, gunicorn {version}"
-            self.ours.label = f"ours, gunicorn {self.facts['gunicorn']}"
-            self.hello.label = f"bare WSGI (limit), gunicorn {self.facts['gunicorn']}"
+        self.baseline = targets.baseline_target(self.env, baseline_cookie)
+        self.hello = targets.hello_target(targets.baseline_db_url(services.SHARED_PG, services.DATABASE), self.env)
+        self.app_bin = app_venv.ensure()
         self.facts["setup_s"] = time.monotonic() - step
 
     def web_targets(self) -> list[targets.Target]:
         return [self.ours, self.baseline, self.hello]
 
-    def diagnostic_targets(self) -> list[targets.Target]:
-        """Our web with one production setting changed, on /healthz only: what each one costs."""
-        no_recycle = ourapp.web_target(self.env, self.cookie, name="ours-no-recycle",
-                                       label="ours, max_requests off")
-        no_recycle.argv = [*no_recycle.argv, "--max-requests", "0"]
-        quiet = ourapp.web_target(self.env | {"LOG_LEVEL": "WARNING"}, self.cookie, name="ours-no-access-log",
-                                  label="ours, max_requests off, LOG_LEVEL=WARNING (no access lines)")
-        quiet.argv = [*quiet.argv, "--max-requests", "0"]
-        for target in (no_recycle, quiet):
-            target.views = ("healthz",)
-        return [no_recycle, quiet]
-
-    def gunicorn_targets(self) -> list[targets.Target]:
-        """The same apps under the other gunicorn release (empty in quick mode)."""
-        return [t for t in (self.ours_g23, self.hello_g23) if t is not None]
+    def throughput_targets(self) -> list[targets.Target]:
+        """Each web target as configured (recycling on) and with ``--max-requests 0``; and ours with
+        gunicorn's own accept instead of the connection balancing, on /healthz."""
+        chosen = []
+        for target in self.web_targets():
+            chosen += [target, target.variant(f"{target.name}-no-recycle", f"{target.label}, max_requests off",
+                                              "--max-requests", "0")]
+        unbalanced = self.ours.variant("ours-unbalanced", "ours, gunicorn's own accept (no balancing)")
+        unbalanced.argv = [str(harness.REPO / "bench" / "apps" / "unbalanced_gunicorn.py") if a == "gunicorn.conf.py"
+                           else a for a in unbalanced.argv]
+        unbalanced.views = ("healthz",)
+        return [*chosen, unbalanced]
 
     def finish_deferred(self) -> None:
         while self.deferred:
@@ -141,10 +128,7 @@ def run_cold_start(lab: Lab, results: dict, quick: bool) -> dict:
 def run_throughput(lab: Lab, results: dict, quick: bool) -> dict:
     if not wrk.available():
         raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
-    chosen = lab.web_targets() + lab.gunicorn_targets() + ([] if quick else lab.diagnostic_targets())
-    # gunicorn itself, without our app: the bare WSGI app under both releases gets two more rounds.
-    pair = [t for t in (lab.hello, lab.hello_g23) if t is not None] if lab.hello_g23 else []
-    return throughput.run(chosen, seconds=3 if quick else 10, rounds=1, extra=pair, extra_rounds=2 if pair else 0)
+    return throughput.run(lab.throughput_targets(), seconds=2 if quick else 6, rounds=3)
 
 
 def run_shutdown(lab: Lab, results: dict, quick: bool) -> dict:
@@ -153,7 +137,8 @@ def run_shutdown(lab: Lab, results: dict, quick: bool) -> dict:
 
 
 def run_tasks(lab: Lab, results: dict, quick: bool) -> dict:
-    return tasks.run(lab.env, lab.database_url, count=50 if quick else 200, deferred=lab.deferred)
+    return tasks.run(lab.env, lab.database_url, count=50 if quick else 200, deferred=lab.deferred,
+                     app_bin=lab.app_bin)
 
 
 def run_outages(lab: Lab, results: dict, quick: bool) -> dict:

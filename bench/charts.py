@@ -9,12 +9,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-COLOURS = {"ours": "#1f77b4", "ours-g23": "#9ecae1", "startproject": "#ff7f0e", "hello": "#2ca02c",
-           "hello-g23": "#a1d99b"}
+COLOURS = {"ours": "#1f77b4", "startproject": "#ff7f0e", "hello": "#2ca02c"}
+LIGHT = {"ours": "#9ecae1", "startproject": "#fdd0a2", "hello": "#a1d99b"}
 
 
 def colour(name: str) -> str:
-    return COLOURS.get(name, "#7f7f7f")
+    """A target's colour; its variants (``ours-no-recycle``...) in a lighter shade of it."""
+    base = name.split("-", 1)[0]
+    return COLOURS.get(name) or LIGHT.get(base, "#7f7f7f")
 
 
 def cold_start(results: dict, path: Path) -> None:
@@ -36,40 +38,44 @@ def cold_start(results: dict, path: Path) -> None:
 
 def throughput(results: dict, path: Path) -> None:
     data = results["throughput"]["targets"]
-    views = (("healthz", "/healthz"), ("db", "DB-reading JSON view"))
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    views = (("healthz", "/healthz"), ("db", "users JSON (/db)"), ("documents", "documents list"))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
     for ax, (view, title) in zip(axes, views, strict=True):
         names = [n for n in data if (data[n].get("summary") or {}).get(view)]
-        rps = [data[n]["summary"][view]["rps"] for n in names]
+        cpu = [data[n]["summary"][view]["server_cpu_ms_per_request"] or 0 for n in names]
         rows = range(len(names))
-        ax.barh(rows, rps, color=[colour(n) for n in names])
+        ax.barh(rows, cpu, color=[colour(n) for n in names])
         for row, name in zip(rows, names, strict=True):
             summary = data[name]["summary"][view]
-            ax.annotate(f" {summary['rps']:.0f}/s, p99 {summary['p99_ms']:.0f} ms", (summary["rps"], row),
+            ax.annotate(f" {summary['server_cpu_ms_per_request']:.3f} ms, {summary['rps']:.0f}/s", (cpu[row], row),
                         va="center", fontsize=7)
         ax.set_yticks(list(rows), [data[n]["label"] for n in names], fontsize=7)
         ax.invert_yaxis()
-        ax.set_xlim(0, max(rps or [1]) * 1.45)
-        ax.set_title(f"{title}: requests/s (higher is better)", fontsize=9)
+        ax.set_xlim(0, max(cpu or [1]) * 1.6)
+        ax.set_title(f"{title}: server CPU ms per request (lower is better)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def memory(results: dict, path: Path) -> None:
-    data = results["throughput"]["memory"]
-    labels = results["throughput"]["targets"]
+    data = dict(results["throughput"]["memory"])
+    labels = {n: e["label"] for n, e in results["throughput"]["targets"].items()}
+    celery = ((results.get("tasks") or {}).get("memory") or {})
+    for key, label in (("preloaded", "Celery worker, concurrency 2"), ("not_preloaded", "Celery, no preloading")):
+        if celery.get(key):
+            data[f"celery-{key}"], labels[f"celery-{key}"] = celery[key], label
     names = list(data)
     fig, ax = plt.subplots(figsize=(9, 0.8 + 0.45 * len(names)))
-    masters = [data[n]["master_mib"] or 0 for n in names]
-    workers = [sum(w or 0 for w in data[n]["workers_mib"]) for n in names]
+    mains = [data[n]["main_pss_mib"] or 0 for n in names]
+    children = [sum(data[n]["children_pss_mib"]) for n in names]
     rows = range(len(names))
-    ax.barh(rows, masters, label="master", color="#bdbdbd")
-    ax.barh(rows, workers, left=masters, label="workers", color=[colour(n) for n in names])
-    ax.set_yticks(list(rows), [labels[n]["label"] for n in names], fontsize=7)
+    ax.barh(rows, mains, label="master / main process", color="#bdbdbd")
+    ax.barh(rows, children, left=mains, label="workers / pool processes", color=[colour(n) for n in names])
+    ax.set_yticks(list(rows), [labels[n] for n in names], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("resident MiB after the throughput runs")
-    ax.set_title("Memory of the web process tree", fontsize=9)
+    ax.set_xlabel("PSS MiB (shared pages split between the processes that share them)")
+    ax.set_title("Memory of each process tree", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

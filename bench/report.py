@@ -72,70 +72,81 @@ def cold_start_md(results: dict) -> str:
     return text
 
 
+VIEW_TITLES = {"healthz": "/healthz (trivial)", "db": "users JSON (/db)", "documents": "documents list"}
+
+
+def baseline_of(name: str) -> str:
+    """What a target is compared with: startproject under the same recycling setting."""
+    return "startproject-no-recycle" if name.endswith("-no-recycle") else "startproject"
+
+
+def samples(values: list, digits: int) -> str:
+    return ", ".join(fmt(v, digits) for v in values)
+
+
 def throughput_md(results: dict) -> str:
     data = results["throughput"]
-    base = data["targets"].get("startproject", {}).get("summary", {})
+    targets = data["targets"]
     rows = []
-    for view, title in (("healthz", "/healthz"), ("db", "DB-reading JSON view")):
-        for entry in data["targets"].values():
+    for view, title in VIEW_TITLES.items():
+        for name, entry in targets.items():
             if view not in entry["runs"]:
                 continue
             summary = (entry.get("summary") or {}).get(view)
             if summary is None:
-                rows.append([title, entry["label"], f"status {entry['status'].get(view)}", "–", "–", "–", "–", "–"])
+                rows.append([title, entry["label"], f"status {entry['status'].get(view)}"] + ["–"] * 9)
                 continue
-            ratio = summary["rps"] / base[view]["rps"] if base.get(view) else None
-            rows.append([title, entry["label"], fmt(summary["rps"], 0), fmt(ratio, 2, "x"),
-                         fmt(summary["p50_ms"], 2, " ms"), fmt(summary["p99_ms"], 2, " ms"),
-                         fmt(summary.get("server_cpu_ms_per_request"), 2, " ms"), summary["failed"]])
-    extra = ""
-    if data.get("extra_rounds"):
-        names = ", ".join(data["targets"][n]["label"] for n in data["extra_targets"])
-        extra = (f" {names}: {data['extra_rounds']} more {data['extra_seconds']:g} s runs each, "
-                 "interleaved (figures are medians).")
-    return (f"wrk, {data['seconds']:g} s at {data['connections']} connections, 2 threads; "
-            f"{data['rounds']} round(s), targets interleaved.{extra}\n\n"
-            + table(["view", "target", "req/s", "vs startproject", "p50", "p99", "server CPU per request", "failed"],
+            base = ((targets.get(baseline_of(name)) or {}).get("summary") or {}).get(view) or {}
+            cpu = summary["server_cpu_ms_per_request"]
+            ratio = cpu / base["server_cpu_ms_per_request"] if cpu and base.get("server_cpu_ms_per_request") else None
+            rows.append([title, entry["label"], fmt(cpu, 3, " ms"), fmt(ratio, 2, "x"),
+                         samples(summary["cpu_samples_ms"], 3), fmt(summary["rps"], 0),
+                         samples(summary["rps_samples"], 0), fmt(summary["p99_ms"], 1, " ms"),
+                         fmt(summary["access_lines_per_request"], 2), summary["recycled_workers"],
+                         fmt(summary["busier_worker_excess_pct"], 0, " %"), summary["failed"]])
+    settings = results["meta"].get("gunicorn_settings", {})
+    return (f"wrk, {data['rounds']} interleaved rounds of {data['seconds']:g} s per target and view, "
+            f"{data['connections']} kept-alive connections (as a load balancer keeps them), 2 threads. Every "
+            "target runs under our `app/gunicorn.conf.py` (same workers, threads, keep-alive, `max_requests` "
+            f"{settings.get('max_requests')} +- {settings.get('max_requests_jitter')}, preloading, JSON access "
+            "logger, connection balancing); the `max_requests off` rows add `--max-requests 0` and nothing else. "
+            "Figures are medians over the rounds, with every sample beside. The ratio compares with startproject "
+            "under the same recycling setting (the documents list with startproject's like-for-like view).\n\n"
+            + table(["view", "target", "CPU/request", "vs startproject", "CPU samples (ms)", "req/s", "req/s samples",
+                     "p99", "access lines/request", "recycled workers", "busier worker's excess CPU", "failed"],
                     rows)
             + "\n\nServer CPU per request is the CPU time of the gunicorn master and workers (recycled workers "
               "included) divided by the requests served: unlike req/s it hardly moves when other processes "
-              "load the machine, so it is the steadier comparison on a shared host.")
+              "load the machine (2 cores shared with other work here). Access lines per request is counted "
+              "from each server's log during the sample: 0 for successful health probes by design (a summary "
+              "line counts them), 1 elsewhere. The busier worker's excess CPU is how much more CPU the busier "
+              "of the two workers used than the other, summed over 1 s intervals in which both lived "
+              "(median over the samples; 0 % is an even split); recycled workers counts the workers replaced "
+              "during the samples.")
 
 
-def gunicorn_md(results: dict) -> str:
-    data = results["throughput"]["targets"]
-    pairs = [(a, b) for a, b in (("ours", "ours-g23"), ("hello", "hello-g23")) if a in data and b in data]
-    if not pairs:
-        return "Not compared in this run."
-    rows = []
-    for newest, other in pairs:
-        for view in ("healthz", "db"):
-            new, old = data[newest]["summary"].get(view), data[other]["summary"].get(view)
-            if not (new and old):
-                continue
-            rows.append([data[newest]["label"], view, fmt(new["rps"], 0), fmt(old["rps"], 0),
-                         fmt((new["rps"] / old["rps"] - 1) * 100, 1, " %"),
-                         fmt(new.get("server_cpu_ms_per_request"), 2, " ms"),
-                         fmt(old.get("server_cpu_ms_per_request"), 2, " ms"), f"{new['failed']} / {old['failed']}"])
-    return ("The same apps and settings under each gunicorn release (a second virtualenv that differs only "
-            "in gunicorn), interleaved with the other targets:\n\n"
-            + table(["app", "view", "req/s newest", "req/s 23.x", "newest vs 23.x", "CPU/req newest",
-                     "CPU/req 23.x", "failed newest / 23.x"], rows))
+def memory_rows(label: str, mem: dict) -> list:
+    return [label, fmt(mem["main_pss_mib"], 1), samples(mem["children_pss_mib"], 1), fmt(mem["total_pss_mib"], 1),
+            fmt(mem["main_rss_mib"], 1), samples(mem["children_rss_mib"], 1), fmt(mem["total_rss_mib"], 1)]
 
 
 def memory_md(results: dict) -> str:
-    rows = []
-    for name, mem in (results.get("throughput", {}).get("memory") or {}).items():
-        workers = ", ".join(fmt(w, 1) for w in mem["workers_mib"])
-        rows.append([results["throughput"]["targets"][name]["label"], fmt(mem["master_mib"], 1), workers,
-                     fmt(mem["total_mib"], 1)])
-    text = "Resident memory (MiB) after the throughput runs (warm).\n\n" + table(
-        ["target", "gunicorn master", "workers", "total"], rows)
-    celery = (results.get("tasks", {}).get("sigterm") or {}).get("memory")
+    header = ["process tree", "main PSS", "children PSS", "total PSS", "main RSS", "children RSS", "total RSS"]
+    rows = [memory_rows(results["throughput"]["targets"][name]["label"], mem)
+            for name, mem in (results.get("throughput", {}).get("memory") or {}).items()]
+    text = ("MiB after the throughput runs (warm), from each process's `/proc/PID/smaps_rollup`. PSS splits a "
+            "page shared by several processes (the preloaded app a master shares with its forks) between them, "
+            "so the total PSS is what the tree really occupies; RSS counts shared pages in full for every "
+            "process.\n\n" + table(header, rows))
+    celery = (results.get("tasks") or {}).get("memory")
     if celery:
-        pool = ", ".join(fmt(p, 1) for p in celery["pool_mib"])
-        text += "\n\n" + table(["Celery worker", "main process", "pool processes"],
-                               [["ours (after ~30 % of the drill's tasks)", fmt(celery["main_mib"], 1), pool]])
+        labels = {"preloaded": "Celery worker as configured (preloaded before the fork, gc.freeze)",
+                  "not_preloaded": "Celery worker without the preloading (bench/apps/celery_plain.py)"}
+        rows = [memory_rows(labels[key], celery[key]) for key in ("preloaded", "not_preloaded") if celery.get(key)]
+        first = celery.get("preloaded") or {}
+        text += (f"\n\nCelery worker, `--concurrency {first.get('concurrency')}`, run from a virtualenv made from "
+                 "`requirements/app.txt` only (the image's packages), after processing "
+                 f"{first.get('tasks')} documents (the pool processes idle again):\n\n" + table(header, rows))
     return text
 
 
@@ -245,8 +256,7 @@ def stack_md(results: dict) -> str:
 
 SECTIONS = (
     ("1. Cold start", "cold_start", cold_start_md, "cold_start.png"),
-    ("2. Throughput and latency", "throughput", throughput_md, "throughput.png"),
-    ("2b. gunicorn release", "throughput", gunicorn_md, None),
+    ("2. CPU per request, throughput and the workers' share", "throughput", throughput_md, "throughput.png"),
     ("3. Memory", "throughput", memory_md, "memory.png"),
     ("4. Graceful shutdown", "shutdown", shutdown_md, None),
     ("5. Task durability", "tasks", tasks_md, None),
@@ -291,15 +301,17 @@ def write(results: dict, out: Path) -> None:
 
 NOTES = """\
 - Baselines: `startproject` is a plain `django-admin startproject` built by the bench under
-  `bench/work/`, with production settings (DEBUG off, Postgres with persistent connections, no
-  extra middleware), a trivial `/healthz` view and a `/db` JSON view listing 20 users. The limit is
-  a bare WSGI callable (`bench/apps/hello.py`) answering `/healthz` with a constant and `/db` with
-  the same query over plain psycopg. All are served by the same gunicorn with our worker count,
-  worker class, threads and keep-alive (read from our `gunicorn.conf.py` with `--print-config`).
-- Our DB-reading view is `GET /api/documents/` as a signed-in user with 20 documents: it does
-  more than the baselines' view (session and user lookups, pagination), by design of the app.
-- Our web runs in production mode with JSON access logs on stdout, as on ECS; the baselines log
-  nothing per request.
+  `bench/work/`, with production settings (DEBUG off, Postgres with persistent connections, its
+  default middleware and database sessions), a trivial `/healthz` view, a `/db` JSON view listing
+  20 users, and `/documents/`, the documents list's like-for-like baseline: a signed-in user (a
+  database session, the user), `Paginator` (COUNT) and a page of 20 model instances with our
+  Document's columns, as JSON with the same fields and links. The limit is a bare WSGI callable
+  (`bench/apps/hello.py`) answering `/healthz` with a constant and `/db` with the users query
+  over plain psycopg.
+- Every target is served by the same gunicorn with our `app/gunicorn.conf.py` (so also the same
+  JSON access logger, which writes no line for a successful `/healthz`, on every target).
+- Our documents list is `GET /api/documents/` as a signed-in user with 20 documents who holds
+  the csrftoken cookie, as a browser or API client does after its first answer.
 - The slow endpoint of the shutdown drill is a bench-only WSGI wrapper (`bench/apps/slow.py`);
   the app itself has no slow route.
 - Outage drills use a private Redis and a private Postgres (initdb into `bench/work/`), never the

@@ -1,18 +1,21 @@
 """The web servers under test and how to launch each: ours, the startproject baseline, the limit.
 
-Every target is served by gunicorn with the same worker count on a loopback port; only the
-application (and for ``ours-g23`` the gunicorn release) differs.
+Every target is served by the same gunicorn with the same settings file, our app/gunicorn.conf.py
+(workers, threads, keep-alive, max_requests, preloading, the JSON access logger, the connection
+balancing), on a loopback port: only the application differs. ``*-no-recycle`` variants add
+``--max-requests 0`` and nothing else.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shlex
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,6 +25,7 @@ APP = harness.REPO / "app"
 VENV_BIN = Path(sys.executable).parent
 BASELINE_DIR = harness.WORK / "baseline"
 WORKERS = 2
+DOCUMENTS_LISTED = 20  # rows the signed-in user owns, in ours and in the baseline: one page, not full
 FORWARDED = {"X-Forwarded-Proto": "https"}  # what the load balancer adds; sent to every target alike
 
 
@@ -54,6 +58,18 @@ class Target:
     db_headers: dict[str, str] = field(default_factory=dict)
     port: int = 0
     views: tuple[str, ...] = ("healthz", "db")  # what the throughput section measures on it
+    documents_path: str | None = None  # the documents list, or its like-for-like baseline
+    documents_headers: dict[str, str] = field(default_factory=dict)
+
+    def path_of(self, view: str) -> str:
+        return {"healthz": "/healthz", "db": self.db_path, "documents": self.documents_path}[view]
+
+    def headers_of(self, view: str) -> dict[str, str]:
+        return {**FORWARDED, **{"db": self.db_headers, "documents": self.documents_headers}.get(view, {})}
+
+    def variant(self, name: str, label: str, *flags: str) -> Target:
+        """The same target with extra gunicorn flags (e.g. ``--max-requests 0``)."""
+        return replace(self, name=name, label=label, argv=[*self.argv, *flags], env=dict(self.env))
 
     def start(self, log_name: str | None = None) -> harness.Proc:
         self.port = harness.free_port()
@@ -84,21 +100,18 @@ def base_env() -> dict[str, str]:
 
 # --- the limit ------------------------------------------------------------------------------
 
-def served_like(settings: dict[str, str]) -> list[str]:
-    """gunicorn flags that serve a baseline the way our web is served (from ``--print-config``):
-    the same worker count, worker class, threads and keep-alive; nothing app-specific."""
-    flags = ["--workers", settings.get("workers", str(WORKERS))]
-    if settings.get("worker_class"):
-        flags += ["--worker-class", settings["worker_class"]]
-    for name, flag in (("threads", "--threads"), ("keepalive", "--keep-alive")):
-        if settings.get(name):
-            flags += [flag, settings[name]]
-    return flags
+GUNICORN_CONF = APP / "gunicorn.conf.py"
 
 
-def hello_target(database_url: str, flags: list[str], bin_dir: Path = VENV_BIN) -> Target:
-    argv = [str(bin_dir / "gunicorn"), *flags, "bench.apps.hello:application"]
-    env = base_env() | {"DATABASE_URL": database_url, "PYTHONPATH": str(harness.REPO)}
+def served_like_ours(app_module: str, bin_dir: Path = VENV_BIN) -> list[str]:
+    """gunicorn with our settings file for another app module. The settings file validates our
+    environment, so a baseline process gets it too; its own app reads only its own variables."""
+    return [str(bin_dir / "gunicorn"), "--config", str(GUNICORN_CONF), app_module]
+
+
+def hello_target(database_url: str, ours_env: dict[str, str], bin_dir: Path = VENV_BIN) -> Target:
+    argv = served_like_ours("bench.apps.hello:application", bin_dir)
+    env = ours_env | {"DATABASE_URL": database_url, "PYTHONPATH": str(harness.REPO)}
     return Target("hello", "bare WSGI (limit)", argv, harness.REPO, env, "/db")
 
 
@@ -119,6 +132,31 @@ DATABASES = {{
         "CONN_MAX_AGE": 60, "CONN_HEALTH_CHECKS": True,
     }}
 }}
+INSTALLED_APPS += ["docs"]
+'''
+
+# The documents list's like-for-like baseline: the same rows as our Document, the same JSON.
+DOCS_MODELS = '''
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Document(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    file = models.CharField(max_length=255)
+    original_name = models.CharField(max_length=255)
+    size = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=16, default="pending")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [models.Index(fields=("owner", "-created_at"), name="document_owner_recent")]
 '''
 
 BASELINE_URLS = '''
@@ -136,12 +174,53 @@ def users(request):
     return JsonResponse({"results": rows})
 
 
-urlpatterns += [path("healthz", healthz), path("db", users)]
+def documents(request):
+    """A signed-in user's documents: a database session, the user, COUNT and a page of model
+    instances as JSON, the way a plain Django view writes it (Paginator, model instances)."""
+    from django.core.paginator import Paginator
+    from docs.models import Document
+
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "authentication required"}, status=401)
+    page = Paginator(Document.objects.filter(owner=request.user), 50).page(request.GET.get("page", 1))
+    base = request.build_absolute_uri("/documents/")
+    return JsonResponse({
+        "count": page.paginator.count,
+        "next": f"{base}?page={page.next_page_number()}" if page.has_next() else None,
+        "previous": f"{base}?page={page.previous_page_number()}" if page.has_previous() else None,
+        "results": [{
+            "id": d.pk, "name": d.original_name, "status": d.status, "size": d.size, "sha256": d.sha256 or None,
+            "content_type": d.content_type or None, "error": d.error or None,
+            "created_at": d.created_at.isoformat(),
+            "processed_at": d.processed_at.isoformat() if d.processed_at else None,
+            "url": f"{base}{d.pk}/", "download_url": f"{base}{d.pk}/download/",
+        } for d in page],
+    })
+
+
+urlpatterns += [path("healthz", healthz), path("db", users), path("documents/", documents)]
+'''
+
+SEED_BASELINE = '''
+import json
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.test import Client
+from docs.models import Document
+
+User.objects.bulk_create([User(username=f"user{{i:02d}}") for i in range(20)])
+owner = User.objects.create(username="bench")
+Document.objects.bulk_create(Document(owner=owner, original_name=f"seed-{{i}}.txt", file=f"documents/seed-{{i}}.txt")
+                             for i in range({count}))
+client = Client()
+client.force_login(owner)
+print(json.dumps({{"cookie": settings.SESSION_COOKIE_NAME + "=" + client.cookies[settings.SESSION_COOKIE_NAME].value}}))
 '''
 
 
-def build_baseline(server_url: str, database: str) -> None:
-    """`django-admin startproject baseline`, production settings, Postgres schema ``baseline``."""
+def build_baseline(server_url: str, database: str) -> str:
+    """`django-admin startproject baseline`, production settings, Postgres schema ``baseline``, a
+    ``docs`` app with our Document's columns; the session cookie of a user with a page of them."""
     shutil.rmtree(BASELINE_DIR, ignore_errors=True)
     BASELINE_DIR.mkdir(parents=True)
     subprocess.run([str(VENV_BIN / "django-admin"), "startproject", "baseline", str(BASELINE_DIR)], check=True)
@@ -151,14 +230,20 @@ def build_baseline(server_url: str, database: str) -> None:
         host=parts.hostname, port=str(parts.port), name=database, user=parts.username))
     urls = BASELINE_DIR / "baseline" / "urls.py"
     urls.write_text(urls.read_text() + BASELINE_URLS)
+    docs = BASELINE_DIR / "docs"
+    (docs / "migrations").mkdir(parents=True)
+    (docs / "__init__.py").write_text("")
+    (docs / "migrations" / "__init__.py").write_text("")
+    (docs / "models.py").write_text(DOCS_MODELS)
     db_url = f"{server_url}/{database}"
     services.psql(db_url, "DROP SCHEMA IF EXISTS baseline CASCADE; CREATE SCHEMA baseline")
     env = baseline_env()
     manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "makemigrations", "docs", "-v0"], cwd=BASELINE_DIR, env=env, check=True)
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=BASELINE_DIR, env=env, check=True)
-    create = ("from django.contrib.auth.models import User\n"
-              "User.objects.bulk_create([User(username=f'user{i:02d}') for i in range(20)])")
-    subprocess.run([*manage, "shell", "-c", create], cwd=BASELINE_DIR, env=env, check=True)
+    out = subprocess.run([*manage, "shell", "-c", SEED_BASELINE.format(count=DOCUMENTS_LISTED)], cwd=BASELINE_DIR,
+                         env=env, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["cookie"]
 
 
 _BASELINE_KEY = secrets.token_urlsafe(50)
@@ -168,9 +253,11 @@ def baseline_env() -> dict[str, str]:
     return base_env() | {"BASELINE_SECRET_KEY": _BASELINE_KEY, "DJANGO_SETTINGS_MODULE": "baseline.settings"}
 
 
-def baseline_target(flags: list[str], bin_dir: Path = VENV_BIN) -> Target:
-    argv = [str(bin_dir / "gunicorn"), *flags, "baseline.wsgi"]
-    return Target("startproject", "startproject (baseline)", argv, BASELINE_DIR, baseline_env(), "/db")
+def baseline_target(ours_env: dict[str, str], cookie: str, bin_dir: Path = VENV_BIN) -> Target:
+    argv = served_like_ours("baseline.wsgi", bin_dir)
+    return Target("startproject", "startproject (baseline)", argv, BASELINE_DIR, ours_env | baseline_env(), "/db",
+                  views=("healthz", "db", "documents"), documents_path="/documents/",
+                  documents_headers={"Cookie": cookie})
 
 
 def baseline_db_url(server_url: str, database: str) -> str:

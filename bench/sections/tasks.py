@@ -16,7 +16,7 @@ from collections import Counter
 
 import psycopg
 
-from bench import harness, ourapp, targets
+from bench import harness, ourapp, targets, workers
 
 VISIBILITY_TIMEOUT = 10  # the contract's minimum
 TABLE = "documents_document"
@@ -159,9 +159,44 @@ def first_exit(proc: harness.Proc, signalled: float) -> float:
     return proc.exited_at - signalled if proc.exited_at is not None else time.monotonic() - signalled
 
 
-def run(environment: dict[str, str], database_url: str, count: int, deferred: list | None = None) -> dict:
-    environment = environment | {"CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT)}
+MEMORY_CONCURRENCY = 2
+MEMORY_TASKS = 20
+
+
+def memory_drill(environment: dict[str, str], database_url: str, bin_dir, app_module: str, tag: str) -> dict:
+    """PSS and RSS of a worker (main process and its ``MEMORY_CONCURRENCY`` pool processes) after it
+    processed ``MEMORY_TASKS`` documents, run from ``bin_dir`` (the image's packages only)."""
+    queued = queue_documents(environment, tag, MEMORY_TASKS)
+    argv = [str(bin_dir / "celery"), "--app", app_module, "worker", "--without-mingle", "--without-gossip",
+            "--concurrency", str(MEMORY_CONCURRENCY)]
+    worker = harness.start(f"worker-{tag}", argv, env=environment | {"PYTHONPATH": str(harness.REPO)},
+                           cwd=targets.APP)
+    try:
+        ids = queued["documents"]
+        if harness.wait_until(lambda: processed_count(database_url, ids) >= len(ids), 120, 0.1) is None:
+            raise RuntimeError(f"worker processed too little; see {worker.log}")
+        time.sleep(1.0)  # the pool processes are idle again
+        memory = workers.tree_memory(worker.pid)
+    finally:
+        worker.stop()
+    return {"app": app_module, "concurrency": MEMORY_CONCURRENCY, "tasks": len(ids), **memory}
+
+
+def run_memory(environment: dict[str, str], database_url: str, bin_dir) -> dict:
+    """The worker's memory with the image's packages: as configured, and without the preloading."""
     return {
+        "packages": "requirements/app.txt only",
+        "preloaded": memory_drill(environment, database_url, bin_dir, "config.celery", "mem-preloaded"),
+        "not_preloaded": memory_drill(environment, database_url, bin_dir, "bench.apps.celery_plain", "mem-plain"),
+    }
+
+
+def run(environment: dict[str, str], database_url: str, count: int, deferred: list | None = None,
+        app_bin=None) -> dict:
+    environment = environment | {"CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT)}
+    memory = run_memory(environment, database_url, app_bin) if app_bin is not None else None
+    return {
+        "memory": memory,
         "visibility_timeout_s": VISIBILITY_TIMEOUT,
         "kill9": drill(environment, database_url, "kill9", count, signal.SIGKILL),
         "sigterm": drill(environment, database_url, "sigterm", count, signal.SIGTERM, measure_memory=True,
