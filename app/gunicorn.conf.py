@@ -48,19 +48,22 @@ worker_tmp_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
 preload_app = True
 # Recycling bounds the memory a slow leak could take (none was seen: a worker stays near 60 MiB RSS
 # after 45,000 requests); with preloading a new worker is a fork. The jitter keeps workers from
-# recycling at once. Measured with bench/ (wrk, 16 kept-alive connections, two workers, /healthz;
-# issue 13), alternatives first:
-# - Count 5000 with gunicorn alone: after each recycle the replacement got no connections (they had
-#   all reconnected to the survivor), the busier worker's CPU share was 0.81-0.99 and req/s halved.
-#   Also without recycling the accept race left 12 of 16 connections on one worker (share 0.65).
-# - A per-connection request quota alone (1000; 300; 100): connections re-draw the same race,
-#   which the busier, already awake worker mostly wins: share 0.82-0.85 (1000), 0.55-0.57 (100).
-# - reuse_port (a listening socket per worker, the kernel spreads connections by hash): share 0.77-0.87
-#   with recycles and 438 failed requests, the connections queued on a recycled worker's socket.
-# - Chosen: least-connections accepting plus shedding a surplus after a recycle
-#   (config/gunicorn_balance.py): share 0.53-0.55 with 5-6 recycles per 10 s and none failed.
-#   At 20000 a recycle comes a quarter as often as at 5000, for a leak bound that is still a
-#   fraction of the task's memory; bench/RESULTS.md has the CPU per request with and without it.
+# recycling at once. How the mechanism was chosen (issue 13; wrk with 16 kept-alive connections
+# like a load balancer's, two workers, /healthz, CPU per request and each worker's share of the
+# CPU and of the connections read from /proc):
+# - gunicorn alone, max_requests 5000: after each recycle the replacement got no connections (all had
+#   reconnected to the survivor): the busier worker did 81-99 % of the work, req/s halved. Even
+#   without recycling the accept race left 12 of 16 connections on one worker.
+# - A per-connection request quota alone (1000, 300, 100 requests): each reconnection re-draws the
+#   same race, which the busier worker, already awake, mostly wins: 82-85 % (1000) to 55-57 % (100).
+# - reuse_port (a listening socket per worker, connections spread by hash): 77-87 % with recycles,
+#   and 438 failed requests: connections queued on a recycled worker's socket are reset.
+# - Chosen: least-connections accepting, and a worker above its emptiest sibling sheds connections
+#   (config/gunicorn_balance.py). bench/RESULTS.md: with 4 recycles in the /healthz samples CPU per
+#   request 1.01x of max_requests off and the busier worker 12 % above the other (gunicorn's own
+#   accept, same run: 66 %); no failed request.
+# - 20000 rather than 5000: a quarter of the recycles for a leak bound still far below a task's
+#   memory; memory-based recycling was not needed, as no leak was seen and a recycle now costs ~1 %.
 max_requests = 20000
 max_requests_jitter = 2000
 # No connection carries more than this many requests (nginx's keepalive_requests default): a backstop

@@ -98,6 +98,9 @@ class JsonCsrfCheck(CsrfViewMiddleware):
         return json_error(403, f"CSRF check failed: {reason} Send the csrftoken cookie's value in X-CSRFToken.")
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # as django.middleware.csrf
+
+
 def api_view(*methods: str) -> Callable:
     """Method, authentication, body-size and CSRF checks shared by every endpoint, in that order."""
 
@@ -114,6 +117,8 @@ def api_view(*methods: str) -> Callable:
             # from the kernel on every response for a cookie the client already holds.
             if settings.CSRF_COOKIE_NAME not in request.COOKIES:
                 get_token(request)
+            if request.method in SAFE_METHODS:  # no body to read, and Django's CSRF check accepts them as is
+                return view(request, *args, **kwargs)
             try:
                 limiter = limit_request_body(request)
             except UploadRejected as exc:
