@@ -128,7 +128,7 @@ def run_cold_start(lab: Lab, results: dict, quick: bool) -> dict:
 def run_throughput(lab: Lab, results: dict, quick: bool) -> dict:
     if not wrk.available():
         raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
-    return throughput.run(lab.throughput_targets(), seconds=2 if quick else 6, rounds=3)
+    return throughput.run(lab.throughput_targets(), seconds=2 if quick else 6, rounds=3 if quick else 4)
 
 
 def run_shutdown(lab: Lab, results: dict, quick: bool) -> dict:
