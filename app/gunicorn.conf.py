@@ -59,11 +59,13 @@ preload_app = True
 # - reuse_port (a listening socket per worker, connections spread by hash): 77-87 % with recycles,
 #   and 438 failed requests: connections queued on a recycled worker's socket are reset.
 # - Chosen: least-connections accepting, and a worker above its emptiest sibling sheds connections
-#   (config/gunicorn_balance.py). bench/RESULTS.md: with 4 recycles in the /healthz samples CPU per
-#   request 1.01x of max_requests off and the busier worker 12 % above the other (gunicorn's own
-#   accept, same run: 66 %); no failed request.
+#   (config/gunicorn_balance.py). Two full bench runs, /healthz with recycles in the samples: CPU per
+#   request 1.01x and 1.08x of max_requests off (the committed bench/RESULTS.md is the second), the
+#   busier worker 12 % and 18 % above the other where gunicorn's own accept gave 66 % and 49 %;
+#   no failed request. Both ran at a load average of 10-12 on 2 cores: a few percent is noise there.
 # - 20000 rather than 5000: a quarter of the recycles for a leak bound still far below a task's
-#   memory; memory-based recycling was not needed, as no leak was seen and a recycle now costs ~1 %.
+#   memory. Memory-based recycling was not needed: no leak was seen, and with the load shared a
+#   recycle costs a fork and a few reconnections.
 max_requests = 20000
 max_requests_jitter = 2000
 # No connection carries more than this many requests (nginx's keepalive_requests default): a backstop
