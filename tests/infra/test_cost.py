@@ -115,3 +115,10 @@ def test_keel_cost_names_a_region_without_prices_and_a_bad_setting():
     assert code == 2 and "no prices for region 'ap-south-1'" in err
     code, _, err = run_cli("--stack", "dev", "--set", "keel:architecture=arm64")
     assert code == 2 and "Fargate Spot runs only X86_64" in err
+
+
+def test_the_readme_quotes_the_generated_eu_west_1_totals():
+    readme = " ".join((repo_root() / "README.md").read_text().split())
+    totals = {s: f"{cost.total(cost.monthly_cost(evaluated(s), 'eu-west-1')):,.0f}" for s in ("dev", "staging", "prod")}
+    assert (f"A dev stack costs about {totals['dev']} USD a month, staging {totals['staging']}, prod {totals['prod']} "
+            "in eu-west-1") in readme

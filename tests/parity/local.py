@@ -29,9 +29,9 @@ TASK_ROLE_STANDIN = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
 }
-# Where boto3 finds Secrets Manager: the moto server instead of AWS's endpoint (a standard
-# botocore variable, not a contract one: the app never reads it, boto3 does).
-AWS_ENDPOINTS = ("AWS_ENDPOINT_URL_SECRETS_MANAGER",)
+# Where boto3 finds Secrets Manager and CloudWatch (beat's queue metrics): the moto server instead of
+# AWS's endpoints (standard botocore variables, not contract ones: the app never reads them, boto3 does).
+AWS_ENDPOINTS = ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_CLOUDWATCH")
 # Values that say where a credential is kept: like a host, each is replaced by its local stand-in.
 CREDENTIAL_LOCATIONS = ("DATABASE_SECRET_ARN",)
 REDIS_TLS_PARAMETERS = ("ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname")
@@ -108,5 +108,6 @@ def local_environment(environment: Mapping[str, str], local: LocalServices) -> d
     for name in AWS_ENDPOINTS:
         assert name not in environment, f"the stack now sets {name}; the test must not override it"
     rewritten["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = local.secrets_endpoint
+    rewritten["AWS_ENDPOINT_URL_CLOUDWATCH"] = local.secrets_endpoint  # the same moto server
     rewritten.update(TASK_ROLE_STANDIN)
     return rewritten
