@@ -505,7 +505,8 @@ def clear_values_in_secret_objects(config: dict[str, str], secret_keys: list[str
         return []
     return [f"{key}.{name} was set without --secret (it sits readable in the stack file): "
             f"use `pulumi config set --secret --path '{key}.{name}' ...`"
-            for name in (names if isinstance(names, dict) else {}) if f"{key}.{name}" not in secure_paths]
+            for name in (names if isinstance(names, dict) else {})
+            if f"{key}.{name}" not in secure_paths and key not in secure_paths]  # a whole object set --secret
 
 
 def evaluate_stack(stack: str, overrides: dict[str, Any] | None = None,

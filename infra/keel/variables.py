@@ -94,8 +94,9 @@ def parse_object(key: str, text: str | None, errors: list[str]) -> dict[str, Any
     except json.JSONDecodeError:
         parsed = None
     if not isinstance(parsed, dict):
+        secret = " --secret" if key.endswith(":secrets") else ""
         errors.append(f"{key} is not an object: set one variable at a time with "
-                      f"`pulumi config set --path '{key}.NAME' VALUE`")
+                      f"`pulumi config set{secret} --path '{key}.NAME' VALUE`")
         return {}
     return parsed
 

@@ -311,3 +311,15 @@ def test_stand_ins_replace_only_the_committed_examples_and_say_so(shared_evaluat
     assert code == 0 and "keel:domain=" not in err and "keel:hostedZoneId=Z0KEELCISTAGING" in err
     code, _, err = keel_check("--stack", "staging")
     assert code == 2 and err.splitlines()[-1].endswith("keel check --stack staging --stand-ins")
+
+
+def test_a_whole_secrets_object_set_with_secret_is_not_called_plain():
+    import io
+
+    from keel.cli import main
+    from keel.cli.context import Context
+
+    err = io.StringIO()
+    code = main(["check", "--stack", "dev", "--set", "--secret", 'keel:secrets={"STRIPE_API_KEY":"sk_test_x"}'],
+                Context(stdout=io.StringIO(), stderr=err))
+    assert code == 0 and "without --secret" not in err.getvalue()

@@ -188,7 +188,7 @@ def run(args: argparse.Namespace, context) -> int:
     except ConfigErrors as error:
         for message in error.messages:  # one line each, whatever the program joined them with
             context.err(f"keel: {message}")
-        context.err(f"keel: {error.hint}")
+        context.err(f"keel: {error.hint.replace('Pulumi.<stack>.yaml', f'Pulumi.{args.stack}.yaml')}")
         return error.exit_code
     resources = [from_record(r) for r in evaluation.resources if getattr(r, "custom", True)]
     ctx = Context(stack=args.stack, preset=evaluation.config.get("keel:preset"))
