@@ -15,7 +15,7 @@ import time
 from gunicorn.glogging import Logger
 
 from config.contract import HEALTH_PATH
-from config.logs import client_address
+from config.logs import OWN_REQUEST_ID_ENVIRON, client_address, valid_request_id
 
 PROBE_SUMMARY_SECONDS = 300.0
 _PROBE_PATHS = frozenset({HEALTH_PATH, HEALTH_PATH + "/"})
@@ -50,6 +50,11 @@ class ProbeCounter:
             count = self.count
             self._reset(time.monotonic())
             return count
+
+
+def client_request_id(environ) -> str | None:
+    candidate = environ.get("HTTP_X_REQUEST_ID", "")
+    return candidate if valid_request_id(candidate) else None
 
 
 def _header(resp, name: str) -> str | None:
@@ -89,7 +94,9 @@ class JsonAccessLogger(Logger):
         self.access_log.info(
             '%s %s%s %s', environ.get("REQUEST_METHOD"), path, f"?{query}" if query else "", status,
             extra={
-                "request_id": _header(resp, "x-request-id"),
+                # Ours (config.middleware puts it in the environ), else the one the response carries.
+                "request_id": environ.get(OWN_REQUEST_ID_ENVIRON) or _header(resp, "x-request-id"),
+                "client_request_id": client_request_id(environ),
                 "method": environ.get("REQUEST_METHOD"),
                 "path": path,
                 "status": status,

@@ -12,11 +12,14 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Iterable
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+# The caller's own X-Request-ID, when well formed: logged beside ours, never instead of it.
+CLIENT_REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("client_request_id", default=None)
 REDACTED = "***"
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is emitted as a field.
 _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
@@ -41,6 +44,16 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text
+
+
+# Where the access log (config.gunicorn_logger) finds our id: request.META is gunicorn's environ.
+OWN_REQUEST_ID_ENVIRON = "keel.request_id"
+# A caller's X-Request-ID is kept only if it cannot inject anything into logs or headers.
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+
+
+def valid_request_id(candidate: str) -> bool:
+    return bool(_VALID_REQUEST_ID.match(candidate))
 
 
 def client_address(environ: dict) -> str | None:
@@ -75,6 +88,8 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
             record.request_id = REQUEST_ID.get()
+        if not hasattr(record, "client_request_id"):
+            record.client_request_id = CLIENT_REQUEST_ID.get()
         if not hasattr(record, "task_id"):
             record.task_id, record.task_name = _current_task()
         return True
@@ -120,6 +135,16 @@ def signal_safe_json_say(msg: str, f=sys.__stderr__) -> None:
         pass  # best effort, as Celery's own: never abort a shutdown over a message
 
 
+class WithoutTraceback(logging.Filter):
+    """Keeps a record to its message: for django.security.DisallowedHost, where a wrong Host (any
+    scanner's) would otherwise log a 1 KB traceback that says nothing the message does not."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
 class ConsoleFormatter(logging.Formatter):
     """Readable lines for humans (LOG_FORMAT=console)."""
 
@@ -139,7 +164,8 @@ def logging_config(level: str, fmt: str) -> dict:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": "config.logs.ContextFilter"}},
+        "filters": {"context": {"()": "config.logs.ContextFilter"},
+                    "without_traceback": {"()": "config.logs.WithoutTraceback"}},
         "formatters": {"default": {"()": formatter}},
         "handlers": {
             "stdout": {
@@ -155,6 +181,8 @@ def logging_config(level: str, fmt: str) -> dict:
             # Django's own handlers (mail_admins, the runserver console) are replaced by the root one.
             "django": {"handlers": [], "level": level, "propagate": True},
             "django.server": {"handlers": [], "level": level, "propagate": True},
+            "django.security.DisallowedHost": {"handlers": [], "level": level, "propagate": True,
+                                               "filters": ["without_traceback"]},
             "gunicorn.error": {"handlers": [], "level": level, "propagate": True},
             "gunicorn.access": {"handlers": [], "level": "INFO", "propagate": True},
             "celery": {"handlers": [], "level": level, "propagate": True},

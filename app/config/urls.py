@@ -2,7 +2,9 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import HttpResponse
 from django.urls import include, path
+from django.views.decorators.cache import cache_control
 
 # Sign-in, sign-out, password change and reset. The reset email goes out through EMAIL_URL
 # (config/email.py); its templates are app/templates/registration/password_reset_*.
@@ -18,7 +20,16 @@ accounts = [
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
 ]
 
+
+
+@cache_control(max_age=86_400, public=True)
+def no_icon(request):
+    """Browsers ask every site for /favicon.ico: "no content" instead of a 404 in every console."""
+    return HttpResponse(status=204)
+
+
 urlpatterns = [
+    path("favicon.ico", no_icon),
     path("admin/", admin.site.urls),
     path("accounts/", include(accounts)),
     path("", include("documents.urls")),

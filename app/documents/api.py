@@ -28,7 +28,7 @@ from django.urls import reverse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
-from .media import presigned_url
+from .media import presigned_url, unstored
 from .models import Document
 from .storing import DocumentNotStored, UploadRejected, delete_document, store_document
 from .uploads import csrf_failure, limit_request_body, uploaded_file
@@ -197,7 +197,7 @@ def create(request: HttpRequest) -> HttpResponse:
         return json_error(exc.status, exc.message)
     except DocumentNotStored as exc:
         return json_error(503, str(exc), Retry_After=RETRY_AFTER_SECONDS)
-    response = JsonResponse(one_as_json(document, request), status=201)
+    response = unstored(JsonResponse(one_as_json(document, request), status=201))
     response["Location"] = reverse("documents:api-detail", args=[document.pk])
     return response
 
@@ -247,4 +247,4 @@ def document(request: HttpRequest, pk: int) -> HttpResponse:
             return json_error(503, "storage or database unavailable: the document was kept whole, try again",
                               Retry_After=RETRY_AFTER_SECONDS)
         return HttpResponse(status=204)
-    return JsonResponse(one_as_json(found, request))
+    return unstored(JsonResponse(one_as_json(found, request)))

@@ -86,6 +86,13 @@ def stored_objects(storage: Storage, prefix: str) -> Iterator[tuple[str, datetim
                 yield name, datetime.fromtimestamp(os.path.getmtime(path), tz=UTC)
 
 
+def unstored(response):
+    """``response`` marked Cache-Control: no-store: it carries a presigned URL, a bearer credential
+    for the object until it expires, which no browser or proxy cache may keep."""
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 def presigned_url(document) -> str | None:
     """A short-lived URL straight to the document's private object, or None where storage has none
     (the local filesystem: the app's download view streams the file instead). The URL overrides

@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .forms import UploadForm
-from .media import presigned_url
+from .media import presigned_url, unstored
 from .models import Document
 from .storing import DocumentNotStored, UploadRejected, delete_document, store_document
 from .uploads import csrf_failure, limit_request_body, uploaded_file
@@ -94,7 +94,7 @@ def download(request: HttpRequest, pk: int) -> HttpResponse:
     # A fresh presigned URL on every click, so links on the page never expire.
     url = presigned_url(document)
     if url is not None:
-        return redirect(url)
+        return unstored(redirect(url))
     stored = document.file.storage.open(document.file.name, "rb")
     return FileResponse(stored, as_attachment=True, filename=document.original_name)
 

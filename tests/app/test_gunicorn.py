@@ -64,7 +64,8 @@ def test_sigterm_lets_the_in_flight_request_finish_then_the_master_exits(gunicor
 
 def test_access_log_is_json_with_the_request_id_echoed(gunicorn):
     process, port = gunicorn
-    status, headers, _ = get(port, contract.READY_PATH, {"X-Request-ID": "user-42", "Host": "10.0.1.23"})
+    status, headers, _ = get(port, contract.READY_PATH, {"X-Request-ID": "user-42", "Host": "10.0.1.23",
+                                                         "X-Forwarded-For": "10.9.9.9, 203.0.113.9"})
     assert status == 200 and headers["X-Request-ID"] == "user-42"
     process.send_signal(signal.SIGTERM)
     stdout, _ = process.communicate(timeout=contract.WEB_GRACEFUL_TIMEOUT)
@@ -72,7 +73,8 @@ def test_access_log_is_json_with_the_request_id_echoed(gunicorn):
     access = [line for line in json_lines(stdout) if line["logger"] == "gunicorn.access"]
     assert len(access) == 1  # exactly one request was served
     entry = access[0]
-    assert entry["request_id"] == "user-42"
+    assert entry["client_request_id"] == "user-42" and len(entry["request_id"]) == 32  # beside our own
+    assert entry["remote_addr"] == "203.0.113.9"  # what the load balancer appended, not the client's claim
     assert (entry["method"], entry["path"], entry["status"]) == ("GET", contract.READY_PATH, 200)
     assert {"timestamp", "level", "logger", "message", "duration_ms"} <= set(entry)
 

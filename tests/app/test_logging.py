@@ -27,14 +27,35 @@ def log_lines():
 
 
 @pytest.mark.django_db
-def test_request_id_from_the_caller_is_on_every_line_and_echoed(client, log_lines):
+def test_the_callers_request_id_is_kept_beside_our_own_on_every_line_and_echoed(client, log_lines):
     response = client.get("/no-such-page/", headers={"X-Request-ID": "req-7f3a"})
 
     assert response.status_code == 404
     assert response["X-Request-ID"] == "req-7f3a"
     lines = [line for line in log_lines() if line["logger"] == "django.request"]
-    assert lines and all(line["request_id"] == "req-7f3a" for line in lines)
+    assert lines and all(line["client_request_id"] == "req-7f3a" for line in lines)
+    own = {line["request_id"] for line in lines}
+    assert len(own) == 1 and len(own.pop()) == 32  # ours, never the caller's
     assert {"timestamp", "level", "logger", "message"} <= set(lines[0])
+
+
+@pytest.mark.django_db
+def test_two_requests_sending_the_same_id_keep_apart_in_the_logs(client, log_lines):
+    for _ in range(2):
+        client.get("/no-such-page/", headers={"X-Request-ID": "victim-request-1"})
+    lines = [line for line in log_lines() if line["logger"] == "django.request"]
+    assert len({line["request_id"] for line in lines}) == 2
+
+
+def test_a_wrong_host_logs_one_line_without_a_traceback(log_lines):
+    from django.test import Client
+
+    response = Client().get("/accounts/login/", HTTP_HOST="attacker.example", HTTP_X_FORWARDED_PROTO="https")
+
+    assert response.status_code == 400
+    [line] = [line for line in log_lines() if line["logger"] == "django.security.DisallowedHost"]
+    assert "attacker.example" in line["message"] and "exception" not in line
+    assert len(json.dumps(line)) < 600
 
 
 @pytest.mark.django_db

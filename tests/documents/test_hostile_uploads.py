@@ -93,3 +93,13 @@ def test_a_sanitised_name_is_what_the_attachment_is_called(browser, s3_client):
     disposition = stored_headers(s3_client, created["id"])["ContentDisposition"]
     assert "\r" not in disposition and "\n" not in disposition and ".." not in disposition
     assert disposition.startswith("attachment;")
+
+
+def test_responses_carrying_a_presigned_url_are_never_stored(browser):
+    created = browser.upload(b"%PDF-1.7 tiny", name="a.pdf")
+    detail = browser.get(f"/api/documents/{created.json()['id']}/")
+    download = browser.get(f"/documents/{created.json()['id']}/download/")
+
+    for response in (created, detail, download):
+        assert "X-Amz-Signature" in response.get("Location", "") + response.content.decode()
+        assert response["Cache-Control"] == "no-store"
