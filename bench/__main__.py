@@ -18,11 +18,11 @@ import traceback
 from pathlib import Path
 
 from bench import app_venv, goals, harness, ourapp, report, services, targets, wrk
-from bench.sections import bad_input, cold_start, outages, shutdown, stack, tasks, throughput
+from bench.sections import bad_input, cold_start, outages, shutdown, slow_senders, stack, tasks, throughput
 
 # The Celery SIGTERM drill's old worker drains for the soft-shutdown timeout while bad_input and
 # stack run (they touch neither Redis nor the workers); outages, which stop Redis, wait for it.
-SECTIONS = ("cold_start", "throughput", "shutdown", "tasks", "bad_input", "stack", "outages")
+SECTIONS = ("cold_start", "throughput", "shutdown", "tasks", "bad_input", "stack", "outages", "slow_senders")
 OUT = harness.REPO / "bench"
 
 
@@ -166,9 +166,13 @@ def run_stack(lab: Lab, results: dict, quick: bool) -> dict:
     return stack.run(boot, max(exit_s, 0.0), stacks=("dev",) if quick else stack.STACKS)
 
 
+def run_slow_senders(lab: Lab, results: dict, quick: bool) -> dict:
+    return slow_senders.run(lab.ours, quick)
+
+
 SECTION_RUNNERS = {
     "cold_start": run_cold_start, "throughput": run_throughput, "shutdown": run_shutdown, "tasks": run_tasks,
-    "outages": run_outages, "bad_input": run_bad_input, "stack": run_stack,
+    "outages": run_outages, "bad_input": run_bad_input, "stack": run_stack, "slow_senders": run_slow_senders,
 }
 
 

@@ -254,6 +254,12 @@ def stack_md(results: dict) -> str:
     return text
 
 
+def slow_senders_md(results: dict) -> str:
+    from bench.sections.slow_senders import markdown
+
+    return markdown(results)
+
+
 SECTIONS = (
     ("1. Cold start", "cold_start", cold_start_md, "cold_start.png"),
     ("2. CPU per request, throughput and the workers' share", "throughput", throughput_md, "throughput.png"),
@@ -263,6 +269,7 @@ SECTIONS = (
     ("6. Outages", "outages", outages_md, None),
     ("7. Bad input", "bad_input", bad_input_md, None),
     ("8. Stack", "stack", stack_md, "deploy.png"),
+    ("9. Hardening: slow senders and the cost of each protection", "slow_senders", slow_senders_md, None),
 )
 
 

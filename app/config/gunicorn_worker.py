@@ -164,7 +164,7 @@ class BufferingThreadWorker(ThreadWorker):
         super().init_process()
 
     def enqueue_req(self, conn):
-        if self.cfg.is_ssl or conn.is_http2:
+        if self.cfg.is_ssl or getattr(conn, "is_http2", False):
             return super().enqueue_req(conn)
         leftover = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
         state = Buffering(conn, leftover)
