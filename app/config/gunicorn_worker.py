@@ -35,7 +35,9 @@ pyproject pins gunicorn to 27.x and tests/app/test_slow_senders.py runs the real
 from __future__ import annotations
 
 import errno
+import html
 import json
+import re
 import selectors
 import time
 from functools import partial
@@ -128,6 +130,34 @@ def refusal(status: int, reason: str, message: str) -> bytes:
     body = json.dumps({"error": message, "status": status}).encode()
     return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
             "Connection: close\r\n\r\n").encode() + body
+
+
+class JsonErrorPages:
+    """A stand-in for the client socket while gunicorn writes one of its own error pages
+    (``util.write_error``: a request it cannot parse, a header it refuses): the HTML page becomes
+    the app's JSON error shape, so even a request Django never sees gets ``{"error", "status"}``."""
+
+    def __init__(self, sock) -> None:
+        self._sock = sock
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+    def sendall(self, data: bytes) -> None:
+        self._sock.sendall(as_json_error_page(data))
+
+
+def as_json_error_page(page: bytes) -> bytes:
+    head, _, body = page.partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+    try:
+        _, status, reason = status_line.split(" ", 2)
+        code = int(status)
+    except ValueError:
+        return page
+    message = html.unescape(re.sub(r"<[^>]+>", " ", body.decode("latin-1")))
+    message = " ".join(message.split()).removeprefix(reason).strip()
+    return refusal(code, reason, f"{reason}: {message}" if message else reason)
 
 
 class Buffering:
@@ -255,6 +285,9 @@ class BufferingThreadWorker(ThreadWorker):
                 self.poller.unregister(state.conn.sock)
             except (KeyError, ValueError, OSError):
                 pass
+
+    def handle_error(self, req, client, addr, exc):
+        super().handle_error(req, JsonErrorPages(client), addr, exc)
 
     def murder_pending(self):
         super().murder_pending()

@@ -9,6 +9,7 @@ them in its event loop and cuts them off under its minimum rate.
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import socket
 import subprocess
@@ -175,3 +176,14 @@ def test_shipped_limits_let_a_10_mb_phone_upload_through():
     assert worker.MIN_BODY_RATE * 3 <= phone_rate
     assert worker.BODY_GRACE >= 10 and worker.HEADER_SECONDS >= 10
     assert ten_mb + contract.REQUEST_ENVELOPE_BYTES <= worker.MAX_BUFFERED_BYTES
+
+
+def test_a_request_gunicorn_cannot_parse_gets_the_json_error_shape(web):
+    port = web()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /api/documents/ HTTP/1.1\r\nHost: testserver\r\nNo colon here\r\n\r\n")
+        answer = read_response(sock)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ") and b"Content-Type: application/json" in head
+    parsed = json.loads(body)
+    assert parsed["status"] == 400 and set(parsed) == {"error", "status"}
