@@ -120,11 +120,15 @@ def markdown(results: dict) -> str:
     from bench.report import fmt, table
 
     section = results["slow_senders"]
+    run = results["meta"].get("added_later", {}).get("slow_senders")
+    when = (f"Run on its own (`bench/run --quick --only slow_senders`, {run['started']}, load average "
+            f"{run['load_before'][0]:.1f} on {results['meta']['cpus']} CPUs: req/s and p99 are noise here, "
+            "CPU per request is the figure to read) and merged into this file.\n\n") if run else ""
     rows = [[d["label"], d["probes_ok"], d["probes_failed"], fmt(d["probe_median_ms"], 1, " ms"),
              fmt(d["probe_max_ms"], 1, " ms"), f"{d['senders_cut_off']} of {section['senders']}",
              fmt(d["cut_off_after_s"], 1, " s"), ", ".join(d["cut_off_statuses"])]
             for d in section["drill"].values()]
-    text = (f"{section['senders']} clients send `POST /accounts/login/` (Content-Length 100000) at 2 bytes/s for "
+    text = when + (f"{section['senders']} clients send `POST /accounts/login/` (Content-Length 100000) at 2 bytes/s for "
             f"{section['drill_seconds']:.0f} s while /healthz is probed every {PROBE_EVERY} s with a "
             f"{section['probe_timeout_s']:.0f} s timeout, against one worker of 4 threads (see the section's "
             "docstring for why one):\n\n"
