@@ -41,7 +41,8 @@ class Tab:
     def __init__(self, width: int = 1280, height: int = 800, mobile: bool = False, scale: float = 1) -> None:
         import os
 
-        self._profile = tempfile.TemporaryDirectory()
+        # Chromium's helper processes may still be writing the profile as it exits: leftovers are not an error.
+        self._profile = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)
         commands_read, self._commands = os.pipe()
         self._replies, replies_write = os.pipe()
 
