@@ -59,10 +59,11 @@ preload_app = True
 # - reuse_port (a listening socket per worker, connections spread by hash): 77-87 % with recycles,
 #   and 438 failed requests: connections queued on a recycled worker's socket are reset.
 # - Chosen: least-connections accepting, and a worker above its emptiest sibling sheds connections
-#   (config/gunicorn_balance.py). Two full bench runs, /healthz with recycles in the samples: CPU per
-#   request 1.01x and 1.08x of max_requests off (the committed bench/RESULTS.md is the second), the
-#   busier worker 12 % and 18 % above the other where gunicorn's own accept gave 66 % and 49 %;
-#   no failed request. Both ran at a load average of 10-12 on 2 cores: a few percent is noise there.
+#   (config/gunicorn_balance.py). Three full bench runs, /healthz with 4, 2 and 8 recycles in the
+#   samples: CPU per request 1.01x, 1.08x and 1.01x of max_requests off (the committed
+#   bench/RESULTS.md is the third), the busier worker 12 %, 18 % and 13 % above the other where
+#   gunicorn's own accept gave 66 %, 49 % and 66 %; no failed request. The second ran at a load
+#   average of 10-12 on 2 cores, where a few percent is noise.
 # - 20000 rather than 5000: a quarter of the recycles for a leak bound still far below a task's
 #   memory. Memory-based recycling was not needed: no leak was seen, and with the load shared a
 #   recycle costs a fork and a few reconnections.
