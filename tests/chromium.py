@@ -25,7 +25,8 @@ def chromium() -> str:
 
 def run(url: str, *args: str, width: int = 1280, height: int = 800, timeout: float = 60) -> str:
     """Chromium's stdout after loading ``url`` with ``args`` (e.g. --dump-dom, --screenshot=PATH)."""
-    with tempfile.TemporaryDirectory() as profile:
+    # Helper processes may still write the profile as Chromium exits: leftovers are not an error.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         result = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
                                  *args, url], capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr[-2000:]
