@@ -30,11 +30,33 @@ SENDERS = 8
 DRILL_SECONDS = 15.0
 PROBE_EVERY = 0.25
 PROBE_TIMEOUT = 1.0
-SLOW_REQUEST = (
-    b"POST /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-Proto: https\r\n"
-    b"Cookie: csrftoken=" + b"a" * 32 + b"\r\n"
-    b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\n"
-)
+
+
+def slow_request(host: str) -> bytes:
+    """The headers of a sign-in POST that promises a 100 kB body (an anonymous csrftoken cookie)."""
+    return (f"POST /accounts/login/ HTTP/1.1\r\nHost: {host}\r\nX-Forwarded-Proto: https\r\n"
+            f"Cookie: csrftoken={'a' * 32}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            "Content-Length: 100000\r\n\r\n").encode()
+
+
+def send_slowly(port: int, seconds: float, host: str = "127.0.0.1") -> tuple[float | None, bytes]:
+    """Send the headers, then the body 2 bytes a second, until the server answers or closes: (seconds
+    until then, its answer); (None, b"") if it still listens after ``seconds``."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+        sock.sendall(slow_request(host))
+        sock.settimeout(0.05)
+        while time.monotonic() - started < seconds:
+            try:
+                sock.sendall(b"ab")
+                answer = sock.recv(4096)
+            except TimeoutError:
+                time.sleep(0.45)
+                continue
+            except OSError:
+                answer = b""
+            return time.monotonic() - started, answer
+    return None, b""
 
 
 def variants(ours: Target) -> list[Target]:
@@ -51,25 +73,14 @@ def variants(ours: Target) -> list[Target]:
 
 
 def slow_sender(port: int, seconds: float, outcome: dict) -> None:
-    started = time.monotonic()
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-            sock.sendall(SLOW_REQUEST)
-            sock.settimeout(0.05)
-            while time.monotonic() - started < seconds:
-                try:
-                    sock.sendall(b"ab")
-                    answer = sock.recv(4096)
-                except TimeoutError:
-                    time.sleep(0.45)
-                    continue
-                except OSError:
-                    answer = b""
-                outcome.update(cut_off_s=round(time.monotonic() - started, 2),
-                               status=answer.split(b" ", 2)[1].decode() if answer.startswith(b"HTTP/") else "closed")
-                return
+        cut_off, answer = send_slowly(port, seconds)
     except OSError as exc:
         outcome.update(error=type(exc).__name__)
+        return
+    if cut_off is not None:
+        outcome.update(cut_off_s=round(cut_off, 2),
+                       status=answer.split(b" ", 2)[1].decode() if answer.startswith(b"HTTP/") else "closed")
 
 
 def drill(web: Target) -> dict:

@@ -21,13 +21,9 @@ from pathlib import Path
 import pytest
 from config import contract
 
-from .helpers import APP_DIR, app_env, free_port, wait_for_port
+from bench.sections.slow_senders import send_slowly
 
-SLOW_REQUEST = (
-    b"POST /accounts/login/ HTTP/1.1\r\nHost: testserver\r\nX-Forwarded-Proto: https\r\n"
-    b"Cookie: csrftoken=" + b"a" * 32 + b"\r\n"
-    b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\n"
-)
+from .helpers import APP_DIR, app_env, free_port, wait_for_port
 
 
 def start_web(tmp_path: Path, **limits: float) -> tuple[subprocess.Popen, int]:
@@ -65,7 +61,7 @@ def web(tmp_path):
 
 
 class SlowSender(threading.Thread):
-    """Sends SLOW_REQUEST's headers, then its body 2 bytes a second; records how it ended."""
+    """A sign-in POST whose body comes 2 bytes a second (bench's send_slowly); records how it ended."""
 
     def __init__(self, port: int, seconds: float) -> None:
         super().__init__(daemon=True)
@@ -74,22 +70,7 @@ class SlowSender(threading.Thread):
         self.cut_off_after: float | None = None
 
     def run(self) -> None:
-        started = time.monotonic()
-        with socket.create_connection(("127.0.0.1", self.port)) as sock:
-            sock.sendall(SLOW_REQUEST)
-            sock.settimeout(0.05)
-            while time.monotonic() - started < self.seconds:
-                try:
-                    sock.sendall(b"ab")
-                    chunk = sock.recv(4096)
-                except TimeoutError:
-                    time.sleep(0.45)
-                    continue
-                except OSError:
-                    chunk = b""
-                self.answer += chunk
-                self.cut_off_after = time.monotonic() - started
-                return
+        self.cut_off_after, self.answer = send_slowly(self.port, self.seconds, host="testserver")
 
 
 def read_response(sock: socket.socket) -> bytes:
