@@ -9,7 +9,6 @@ activated, since `pulumi` is usually run from a plain shell (or CI, or Pulumi De
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 from pathlib import Path
@@ -21,7 +20,6 @@ from keel.components.deploy_check import DeployCheckProvider
 from keel.components.release import ReleaseProvider
 from keel.evaluate import read_stack_config
 from pulumi.dynamic.dynamic import serialize_provider
-from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, provider_pb2, provider_pb2_grpc
 
 from tests.engine.monitor import FakeEngine
@@ -39,6 +37,7 @@ from tests.engine.rules import (
     start_plugin,
     virtualenv_path,
 )
+from tests.release.stubs import struct
 
 ENGINE_ADDRESS = "127.0.0.1:1"  # the engine's own gRPC address, passed as the plugin's first argument
 URN = "urn:pulumi:dev::keel::keel:release:Release$pulumi-python:dynamic/keel:ReleaseRun::release-run"
@@ -69,12 +68,6 @@ def stop(process: subprocess.Popen) -> str:
     return stderr
 
 
-def struct(props):
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(rpc.serialize_properties(props, {}))
-    finally:
-        loop.close()
 
 
 # --- the dynamic provider (release gate, deploy check) ------------------------------------------

@@ -191,3 +191,20 @@ def release_spec(**changes: Any):
     }
     fields.update(changes)
     return TaskSpec(**fields)
+
+
+def struct(props: dict) -> Any:
+    """Resource properties as the engine sends them to a provider over gRPC (a protobuf Struct).
+
+    A private event loop: asyncio.run() would unset the thread's loop, which later tests (Pulumi's
+    mocks) rely on.
+    """
+    import asyncio
+
+    from pulumi.runtime import rpc
+
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(rpc.serialize_properties(props, {}))
+    finally:
+        loop.close()

@@ -9,7 +9,6 @@ diagnostics) and the error the engine receives.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -20,10 +19,9 @@ import pytest
 from keel.components.release import ReleaseProvider
 from moto.server import ThreadedMotoServer
 from pulumi.dynamic.dynamic import serialize_provider
-from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from .stubs import ACCOUNT, LOG_GROUP, LOG_PREFIX, REGION, SECURITY_GROUPS, SUBNETS
+from .stubs import ACCOUNT, LOG_GROUP, LOG_PREFIX, REGION, SECURITY_GROUPS, SUBNETS, struct
 
 TD = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/keel-ci-release:4"
 URN = "urn:pulumi:ci::keel::keel:release:Release$pulumi-python:dynamic/keel:ReleaseRun::release-run"
@@ -61,14 +59,6 @@ def provider_process(aws_endpoint):
         process.wait(timeout=10)
 
 
-def struct(props):
-    # A private loop: asyncio.run() would unset the thread's event loop, which later
-    # tests (Pulumi mocks) rely on.
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(rpc.serialize_properties(props, {}))
-    finally:
-        loop.close()
 
 
 def props(cluster, **changes):
