@@ -147,12 +147,12 @@ def celery_memory_goal(results: dict) -> Goal:
         return Goal("Celery worker memory", target, "not measured", None)
     plain = _get(results, "tasks", "memory", "not_preloaded", default={})
     total = mem["total_pss_mib"]
-    note = (f"without the preloading: {plain['total_pss_mib']:.1f} MiB PSS; " if plain else "") + (
-        f"RSS summed (shared pages counted per process): {mem['total_rss_mib']:.1f} MiB")
+    note = (f"without the preloading and the heap handling around the fork: {plain['total_pss_mib']:.1f} MiB PSS; "
+            if plain else "") + f"RSS summed (shared pages counted per process): {mem['total_rss_mib']:.1f} MiB"
     if total > 150:
-        note += ("; what is left is each pool process's own memory, about 18 MiB of Python objects copied on "
-                 "write as the process touches them (reference counts) and 7 MiB of malloc heap (smaps of the pool "
-                 "processes), not a lazy load: after the preloading a task loads 1.6 MiB more")
+        note += ("; what is left is the pages each pool process copies as a task's code path touches the objects "
+                 "it shares with the main process (reference counts, about 17 MiB per pool process), not a lazy "
+                 "load: a task allocates under 1 MiB of new objects")
     return Goal("Celery worker memory", target,
                 f"{total:.1f} MiB (main {mem['main_pss_mib']:.1f} + pool {', '.join(f'{p:.1f}' for p in mem['children_pss_mib'])})",
                 total <= 150, note)

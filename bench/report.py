@@ -140,8 +140,9 @@ def memory_md(results: dict) -> str:
             "process.\n\n" + table(header, rows))
     celery = (results.get("tasks") or {}).get("memory")
     if celery:
-        labels = {"preloaded": "Celery worker as configured (preloaded before the fork, gc.freeze)",
-                  "not_preloaded": "Celery worker without the preloading (bench/apps/celery_plain.py)"}
+        labels = {"preloaded": "Celery worker as configured (preloaded, frozen and trimmed before each fork; "
+                               "heap trimmed after each task)",
+                  "not_preloaded": "Celery worker without any of that (bench/apps/celery_plain.py)"}
         rows = [memory_rows(labels[key], celery[key]) for key in ("preloaded", "not_preloaded") if celery.get(key)]
         first = celery.get("preloaded") or {}
         text += (f"\n\nCelery worker, `--concurrency {first.get('concurrency')}`, run from a virtualenv made from "

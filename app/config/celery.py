@@ -6,6 +6,7 @@ and the beat schedule defined here, in code, so every deploy carries it.
 
 from __future__ import annotations
 
+import codecs
 import gc
 import importlib
 import logging.config
@@ -17,6 +18,7 @@ from kombu.utils.objects import cached_property
 
 from config.env import load_or_exit
 from config.logs import REQUEST_ID, signal_safe_json_say
+from config.memory import release_free_heap
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -97,16 +99,38 @@ def use_django_logging(**kwargs) -> None:
 def preload_before_fork(**kwargs) -> None:
     """What every document task needs, loaded once in the worker's main process before the prefork
     pool forks its children, which then share it instead of each loading its own copy: boto3 and
-    the media storage's S3 resource with its client and service models (about 25 MiB per child).
-    Nothing connects here (boto3 opens connections on the first request, in the child). Then
-    ``gc.freeze()``: a collection in a child no longer writes to, and so copies, the shared pages.
-    The pool stays prefork, so hard time limits still kill a stuck child."""
+    the media storage's S3 resource with its client and service models (about 25 MiB per child),
+    and the idna codec the first request encodes the host name with. Nothing connects here (boto3
+    opens connections on the first request, in the child). The pool stays prefork, so hard time
+    limits still kill a stuck child."""
     from django.core.files.storage import default_storage
 
     connection = getattr(default_storage, "connection", None)  # S3 storage only; the filesystem has none
     if connection is not None:
         connection.meta.client  # noqa: B018 - the client (and its models) is built on first access
+    codecs.lookup("idna")
+
+
+@signals.worker_before_create_process.connect
+def share_heap_with_child(**kwargs) -> None:
+    """Just before each fork (the pool's first children and every replacement): ``gc.freeze()``, so a
+    collection in a child no longer writes to, and so copies, the shared pages; then the free heap
+    goes back to the system rather than into every child (config.memory)."""
+    gc.collect()
     gc.freeze()
+    release_free_heap()
+
+
+@signals.worker_process_init.connect
+def release_heap_after_tasks(**kwargs) -> None:
+    """In each pool child: after every task, the heap it freed goes back to the system (the buffers
+    of a document's read would otherwise stay resident in every child; about 1 ms when there is
+    something to return, microseconds when not)."""
+    signals.task_postrun.connect(_release_free_heap_after_task, weak=False)
+
+
+def _release_free_heap_after_task(**kwargs) -> None:
+    release_free_heap()
 
 
 @signals.before_task_publish.connect

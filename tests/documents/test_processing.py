@@ -29,6 +29,24 @@ def test_processing_records_size_sha256_and_sniffed_type(user, make_document):
     assert document.error == ""
 
 
+def test_processing_reads_the_object_with_one_get_and_nothing_else(user, make_document):
+    document = make_document(user, PNG, "one-request.png")
+    client = document.file.storage.connection.meta.client
+    sent = []
+
+    def record(request, **kwargs):
+        sent.append((request.method, request.url.split("?")[0].rsplit("/", 1)[-1]))
+
+    client.meta.events.register("before-send.s3", record)
+    try:
+        process_document.apply(args=[document.pk])
+    finally:
+        client.meta.events.unregister("before-send.s3", record)
+
+    # S3 bills every request, and a HEAD before the GET ran botocore's request path twice per task.
+    assert sent == [("GET", document.file.name.rsplit("/", 1)[-1])]
+
+
 def test_processing_streams_objects_larger_than_one_chunk(user, make_document):
     content = (b"0123456789abcdef" * 65536) * 3 + b"tail"  # 3 MiB and a bit: several chunks
     document = make_document(user, content, "big.log")
