@@ -25,6 +25,7 @@ from config.env import load_or_exit  # noqa: E402
 from config.gunicorn_balance import ConnectionBoard, balance  # noqa: E402
 from config.gunicorn_worker import BufferingThreadWorker  # noqa: E402
 from config.logs import logging_config  # noqa: E402
+from config.memory import release_free_heap  # noqa: E402
 
 ENV = load_or_exit()
 
@@ -110,5 +111,8 @@ def worker_exit(server, worker) -> None:
 
 def when_ready(server) -> None:
     """Before the first fork: move the preloaded app's objects out of the garbage collector's reach,
-    so collections in a worker do not write to (and so copy) the memory it shares with the master."""
+    so collections in a worker do not write to (and so copy) the memory it shares with the master;
+    and give the heap the imports freed back to the system rather than to every worker
+    (config.memory: 131.8 -> 128.8 MiB total PSS for the master and two workers, measured warm)."""
     gc.freeze()
+    release_free_heap()
