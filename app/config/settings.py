@@ -155,6 +155,9 @@ MEDIA_ROOT = BASE_DIR / "media"
 MEDIA_URL = "/media/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATIC_URL = "/static/"
+# Only the hashed names are collected (pages link static files by {% static %}, which names the hashed
+# file): half the files in the image, and half the files WhiteNoise indexes as each web process starts.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
 if DEBUG:
     # Locally nothing is collected (the image collects at build); WhiteNoise serves from the apps.
     warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
