@@ -165,7 +165,8 @@ CONTRACT: tuple[Var, ...] = (
     ),
     # --- Logging (factor XI) -----------------------------------------------------
     Var(
-        "LOG_LEVEL", "choice", "Minimum level of log lines written to stdout.",
+        "LOG_LEVEL", "choice",
+        "Minimum level of log lines written to stdout; WARNING and above also drop the access line of every request (INFO).",
         example="INFO", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), group="logging",
     ),
     Var(

@@ -184,7 +184,7 @@ def logging_config(level: str, fmt: str) -> dict:
             "django.security.DisallowedHost": {"handlers": [], "level": level, "propagate": True,
                                                "filters": ["without_traceback"]},
             "gunicorn.error": {"handlers": [], "level": level, "propagate": True},
-            "gunicorn.access": {"handlers": [], "level": "INFO", "propagate": True},
+            "gunicorn.access": {"handlers": [], "level": level, "propagate": True},
             "celery": {"handlers": [], "level": level, "propagate": True},
         },
     }

@@ -18,9 +18,9 @@ from .helpers import REPO_ROOT, app_env, free_port, json_lines, wait_for_port
 
 
 @pytest.fixture
-def gunicorn():
+def gunicorn(request):
     port = free_port()
-    env = app_env(PORT=str(port), WEB_CONCURRENCY="1")
+    env = app_env(PORT=str(port), WEB_CONCURRENCY="1", **getattr(request, "param", {}))
     env["PYTHONPATH"] += f":{REPO_ROOT}"
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "tests.app.slow_wsgi:application"],
@@ -77,6 +77,17 @@ def test_access_log_is_json_with_the_request_id_echoed(gunicorn):
     assert entry["remote_addr"] == "203.0.113.9"  # what the load balancer appended, not the client's claim
     assert (entry["method"], entry["path"], entry["status"]) == ("GET", contract.READY_PATH, 200)
     assert {"timestamp", "level", "logger", "message", "duration_ms"} <= set(entry)
+
+
+@pytest.mark.parametrize("gunicorn", [{"LOG_LEVEL": "WARNING"}], indirect=True)
+def test_log_level_warning_drops_the_access_lines(gunicorn):
+    process, port = gunicorn
+    assert get(port, contract.READY_PATH, {"Host": "10.0.1.23"})[0] == 200
+    process.send_signal(signal.SIGTERM)
+    stdout, _ = process.communicate(timeout=contract.WEB_GRACEFUL_TIMEOUT)
+
+    assert [line for line in json_lines(stdout) if line["logger"] == "gunicorn.access"] == []
+    assert all(line["level"] != "INFO" for line in json_lines(stdout))
 
 
 def test_successful_probes_get_no_access_line_but_are_counted(gunicorn):

@@ -147,6 +147,7 @@ def test_log_level_filters_what_reaches_stdout():
     try:
         logging.config.dictConfig(config)
         logging.getLogger("keel.test").info("routine detail")
+        logging.getLogger("gunicorn.access").info("GET /api/documents/ 200")  # an access line is INFO too
         logging.getLogger("keel.test").warning("needs attention")
     finally:
         from django.conf import settings
