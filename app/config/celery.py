@@ -100,9 +100,10 @@ def preload_before_fork(**kwargs) -> None:
     """What every document task needs, loaded once in the worker's main process before the prefork
     pool forks its children, which then share it instead of each loading its own copy: boto3 and
     the media storage's S3 resource with its client and service models (about 25 MiB per child),
-    and the idna codec the first request encodes the host name with. Nothing connects here (boto3
-    opens connections on the first request, in the child). The pool stays prefork, so hard time
-    limits still kill a stuck child."""
+    and the idna codec the first request encodes the host name with. No connection to S3 is opened
+    here (boto3 connects on a child's first request); on ECS the client fetches the task role's
+    credentials here, once, and each child refreshes its copy as they near expiry. The pool stays
+    prefork, so hard time limits still kill a stuck child."""
     from django.core.files.storage import default_storage
 
     connection = getattr(default_storage, "connection", None)  # S3 storage only; the filesystem has none
@@ -113,11 +114,14 @@ def preload_before_fork(**kwargs) -> None:
 
 @signals.worker_before_create_process.connect
 def share_heap_with_child(**kwargs) -> None:
-    """Just before each fork (the pool's first children and every replacement): ``gc.freeze()``, so a
-    collection in a child no longer writes to, and so copies, the shared pages; then the free heap
-    goes back to the system rather than into every child (config.memory)."""
-    gc.collect()
-    gc.freeze()
+    """Just before each fork (the pool's first children and every replacement), the free heap goes
+    back to the system rather than into every child (config.memory). Before the first fork only,
+    ``gc.freeze()``: a collection in a child no longer writes to, and so copies, the shared pages.
+    Not again at a replacement's fork: frozen objects are never collected, so whatever reference
+    cycles the main process's in-flight objects formed later would be kept for good."""
+    if not gc.get_freeze_count():
+        gc.collect()
+        gc.freeze()
     release_free_heap()
 
 

@@ -12,11 +12,14 @@ import ctypes
 
 
 def _malloc_trim():
-    """glibc's ``malloc_trim``, or None where the C library has none (macOS, musl)."""
+    """glibc's ``int malloc_trim(size_t pad)``, or None where the C library has none (macOS, musl)."""
     try:
-        return getattr(ctypes.CDLL(None), "malloc_trim", None)
+        function = getattr(ctypes.CDLL(None), "malloc_trim", None)
     except OSError:
         return None
+    if function is not None:
+        function.argtypes, function.restype = [ctypes.c_size_t], ctypes.c_int
+    return function
 
 
 _MALLOC_TRIM = _malloc_trim()

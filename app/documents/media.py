@@ -75,11 +75,14 @@ def s3_object_body(storage: Storage, name: str):
     request code, copying about 1.6 MiB more of the pages it shares with the main process.
     A missing object raises FileNotFoundError, as ``storage.open`` does."""
     from botocore.exceptions import ClientError
+    from s3transfer.constants import ALLOWED_DOWNLOAD_ARGS
     from storages.utils import clean_name
 
     key = storage._normalize_name(clean_name(name))  # the storage's own location prefix rule
+    # What S3File would send with its requests too (SSE-C keys, RequestPayer), should the storage set any.
+    parameters = {k: v for k, v in storage.get_object_parameters(key).items() if k in ALLOWED_DOWNLOAD_ARGS}
     try:
-        return storage.connection.meta.client.get_object(Bucket=storage.bucket_name, Key=key)["Body"]
+        return storage.connection.meta.client.get_object(Bucket=storage.bucket_name, Key=key, **parameters)["Body"]
     except ClientError as error:
         if error.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
             raise FileNotFoundError(f"File does not exist: {key}") from error

@@ -29,22 +29,40 @@ def test_processing_records_size_sha256_and_sniffed_type(user, make_document):
     assert document.error == ""
 
 
-def test_processing_reads_the_object_with_one_get_and_nothing_else(user, make_document):
-    document = make_document(user, PNG, "one-request.png")
+def object_name(document) -> str:
+    return document.file.name.rsplit("/", 1)[-1]
+
+
+def requests_sent_while_processing(document) -> list[tuple[str, str, str | None]]:
+    """(method, object name, x-amz-request-payer) of each request processing ``document`` sent to S3."""
     client = document.file.storage.connection.meta.client
     sent = []
 
     def record(request, **kwargs):
-        sent.append((request.method, request.url.split("?")[0].rsplit("/", 1)[-1]))
+        payer = request.headers.get("x-amz-request-payer")
+        sent.append((request.method, request.url.split("?")[0].rsplit("/", 1)[-1],
+                     payer.decode() if isinstance(payer, bytes) else payer))
 
     client.meta.events.register("before-send.s3", record)
     try:
         process_document.apply(args=[document.pk])
     finally:
         client.meta.events.unregister("before-send.s3", record)
+    return sent
+
+
+def test_processing_reads_the_object_with_one_get_and_nothing_else(user, make_document):
+    document = make_document(user, PNG, "one-request.png")
 
     # S3 bills every request, and a HEAD before the GET ran botocore's request path twice per task.
-    assert sent == [("GET", document.file.name.rsplit("/", 1)[-1])]
+    assert requests_sent_while_processing(document) == [("GET", object_name(document), None)]
+
+
+def test_the_storages_download_parameters_travel_with_the_get(user, make_document, storage_settings):
+    storage_settings(object_parameters={"RequestPayer": "requester"})  # as S3File would send them
+    document = make_document(user, PNG, "payer.png")
+
+    assert requests_sent_while_processing(document) == [("GET", object_name(document), "requester")]
 
 
 def test_processing_streams_objects_larger_than_one_chunk(user, make_document):
