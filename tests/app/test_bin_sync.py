@@ -65,3 +65,22 @@ def test_missing_uv_is_installed_once_into_local_bin(tmp_path):
     assert "uv is not installed" in first.stderr and HINT in first.stderr
     assert "not installed" not in second.stderr and HINT in second.stderr
     assert (tmp_path / "pip.log").read_text() == "installed\n"  # once
+
+
+def test_a_system_python_that_refuses_user_installs_gets_uv_through_a_throwaway_venv(tmp_path):
+    # Debian's python3 refuses `pip install --user` (PEP 668, "externally-managed-environment"); the
+    # shim says so for that one call, and everything else (venv, the venv's pip) runs for real.
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    (shims / "python3").write_text(
+        '#!/bin/bash\n'
+        'if [ "$*" = "-m pip install --quiet --user uv" ]; then\n'
+        '  echo "error: externally-managed-environment" >&2; exit 1\n'
+        'else exec /usr/bin/python3 "$@"; fi\n')
+    (shims / "python3").chmod(0o755)
+
+    result = source_uv_env(tmp_path, f"{shims}:{SYSTEM_PATH}")
+
+    assert result.returncode == 0 and result.stdout.startswith("uv "), result.stderr
+    assert (tmp_path / ".local/bin/uv").is_file() and not (tmp_path / ".local/bin/uv").is_symlink()
+    assert HINT in result.stderr
