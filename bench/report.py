@@ -140,13 +140,16 @@ def memory_md(results: dict) -> str:
             "process.\n\n" + table(header, rows))
     celery = (results.get("tasks") or {}).get("memory")
     if celery:
-        labels = {"preloaded": "Celery worker as configured (preloaded, frozen and trimmed before each fork; "
-                               "heap trimmed after each task)",
-                  "not_preloaded": "Celery worker without any of that (bench/apps/celery_plain.py)"}
-        rows = [memory_rows(labels[key], celery[key]) for key in ("preloaded", "not_preloaded") if celery.get(key)]
+        labels = {"preloaded": "Celery worker as configured (preloaded and frozen before the first fork, heap "
+                               "trimmed before each fork and after each task)",
+                  "not_preloaded": "Celery worker without any of that (bench/apps/celery_plain.py)",
+                  "in_image": "Celery worker as configured, inside the image (keel-app, its interpreter and user)"}
+        rows = [memory_rows(labels[key], celery[key]) for key in ("preloaded", "not_preloaded", "in_image")
+                if (celery.get(key) or {}).get("total_pss_mib") is not None]
         first = celery.get("preloaded") or {}
         text += (f"\n\nCelery worker, `--concurrency {first.get('concurrency')}`, run from a virtualenv made from "
-                 "`requirements/app.txt` only (the image's packages), after processing "
+                 "`requirements/app.txt` only (the image's packages), and inside the built image where there is one, "
+                 "after processing "
                  f"{first.get('tasks')} documents (the pool processes idle again):\n\n" + table(header, rows))
     return text
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
 import time
 from collections import Counter
 
@@ -182,12 +183,49 @@ def memory_drill(environment: dict[str, str], database_url: str, bin_dir, app_mo
     return {"app": app_module, "concurrency": MEMORY_CONCURRENCY, "tasks": len(ids), **memory}
 
 
+IMAGE = "keel-app"  # the tag bin/test's image tests build (tests/parity/conftest.py)
+
+
+def image_memory_drill(environment: dict[str, str], database_url: str) -> dict:
+    """The same drill with the Procfile's worker inside the built image: its interpreter, its packages,
+    its user. The venv figures share the interpreter's file pages with every Python process on the
+    machine; in a container nothing else maps them. Skipped (with the reason) where there is no image."""
+    from tests.parity import oci  # the containers of the image tests: buildah run on the host network
+
+    reason = oci.unusable_reason()
+    if reason is None:
+        try:
+            oci.image_config(IMAGE)
+        except subprocess.CalledProcessError:
+            reason = f"no image {IMAGE} on this machine (bin/test builds it)"
+    if reason is not None:
+        return {"skipped": reason}
+    queued = queue_documents(environment, "mem-image", MEMORY_TASKS)
+    command = [*targets.procfile()["worker"], "--concurrency", str(MEMORY_CONCURRENCY)]
+    own = {k: v for k, v in environment.items() if k not in targets.base_env()}  # the image has its PATH
+    container = oci.Container(IMAGE, "bench-worker", command, own, harness.LOGS)
+    try:
+        ids = queued["documents"]
+        if harness.wait_until(lambda: processed_count(database_url, ids) >= len(ids), 180, 0.1) is None:
+            raise RuntimeError(f"the image's worker processed too little; see {container.log_path}")
+        time.sleep(1.0)  # the pool processes are idle again
+        memory = workers.tree_memory(container.running_process())
+    finally:
+        try:
+            container.stop(30)
+        finally:
+            container.remove()
+    return {"image": IMAGE, "concurrency": MEMORY_CONCURRENCY, "tasks": len(ids), **memory}
+
+
 def run_memory(environment: dict[str, str], database_url: str, bin_dir) -> dict:
-    """The worker's memory with the image's packages: as configured, and without the preloading."""
+    """The worker's memory with the image's packages: as configured, and without the preloading;
+    and as configured inside the image itself, where it is built."""
     return {
         "packages": "requirements/app.txt only",
         "preloaded": memory_drill(environment, database_url, bin_dir, "config.celery", "mem-preloaded"),
         "not_preloaded": memory_drill(environment, database_url, bin_dir, "bench.apps.celery_plain", "mem-plain"),
+        "in_image": image_memory_drill(environment, database_url),
     }
 
 

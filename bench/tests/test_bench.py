@@ -108,6 +108,17 @@ def test_goals_missed_say_by_how_much():
     assert verdict["outage recovery"]["met"] is False
 
 
+def test_the_worker_inside_the_image_must_be_within_the_memory_limit_too():
+    data = results(celery_pss=144.0)
+    data["tasks"]["memory"]["in_image"] = {"total_pss_mib": 152.0, "main_pss_mib": 60.0, "children_pss_mib": [46.0, 46.0]}
+    verdict = judged(data)["Celery worker memory"]
+    assert verdict["met"] is False and "inside the image: 152.0 MiB" in verdict["note"]
+
+    data["tasks"]["memory"]["in_image"] = {"skipped": "no image keel-app on this machine (bin/test builds it)"}
+    verdict = judged(data)["Celery worker memory"]
+    assert verdict["met"] is True and "inside the image: not measured (no image keel-app" in verdict["note"]
+
+
 def test_a_variant_that_does_not_do_what_its_name_says_is_reported():
     data = results()
     data["throughput"]["targets"]["ours"]["summary"]["healthz"]["access_lines_per_request"] = 1.0
