@@ -94,8 +94,15 @@ def stored_objects(storage: Storage, prefix: str) -> Iterator[tuple[str, datetim
     if is_s3(storage):
         location = storage.location.strip("/")
         key_prefix = f"{location}/{prefix}" if location else prefix
-        for summary in storage.bucket.objects.filter(Prefix=key_prefix):
-            yield summary.key[len(location) + 1 :] if location else summary.key, summary.last_modified
+        # The client's paginator, not boto3's resource collection over it: the same ListObjectsV2
+        # requests without the resource layer's code, which the worker's pool processes would each
+        # copy from the main process when they first run it (docs/benchmarks.md, worker memory).
+        pages = storage.connection.meta.client.get_paginator("list_objects_v2").paginate(
+            Bucket=storage.bucket_name, Prefix=key_prefix)
+        for page in pages:
+            for entry in page.get("Contents", ()):
+                key = entry["Key"]
+                yield key[len(location) + 1 :] if location else key, entry["LastModified"]
         return
     if isinstance(storage, FileSystemStorage):
         root = storage.path("")
