@@ -13,6 +13,7 @@ import functools
 import ipaddress
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -413,6 +414,23 @@ class _Reader:
             return None
         return parsed
 
+    def known_fields(self, name: str, text: str | None, fields: Mapping[str, Any]) -> tuple[str, list] | None:
+        """keel:NAME read as an object: its full key and the (field, value) pairs whose field is one of
+        ``fields`` (each other field is reported); None where NAME is unset or not an object."""
+        if text is None:
+            return None
+        key = self.key(name)
+        obj = self.as_object(key, text)
+        if obj is None:
+            return None
+        known = []
+        for field_name, value in obj.items():
+            if field_name in fields:
+                known.append((field_name, value))
+            else:
+                self.fail(f"{key}.{field_name}", value, "fields " + ", ".join(fields))
+        return key, known
+
 
 SCALAR_RULES: dict[str, tuple] = {
     "vpcCidr": ("pattern", CIDR16, "a /16 of the form 10.N.0.0/16"),
@@ -478,17 +496,12 @@ def _read_scalar(reader: _Reader, name: str, value: Any) -> Any:
 
 
 def _read_process(reader: _Reader, name: str, base: ProcessSize, text: str | None) -> ProcessSize:
-    if text is None:
+    read = reader.known_fields(name, text, PROCESS_FIELDS)
+    if read is None:
         return base
-    key = reader.key(name)
-    obj = reader.as_object(key, text)
-    if obj is None:
-        return base
+    key, fields = read
     changes: dict[str, int] = {}
-    for field_name, value in obj.items():
-        if field_name not in PROCESS_FIELDS:
-            reader.fail(f"{key}.{field_name}", value, "fields " + ", ".join(PROCESS_FIELDS))
-            continue
+    for field_name, value in fields:
         limits = {"cpu": (256, 16384), "memory": (512, 122880), "count": (0, 100), "minCount": (0, 100),
                   "maxCount": (1, 100), "cpuTarget": (10, 95), "requestsPerTarget": (10, 100000),
                   "backlogPerTask": (1, 10000), "spot": (0, 10), "onDemandBase": (0, 100)}[field_name]
@@ -688,17 +701,12 @@ def load(raw: dict[str, str], stack: str, project: str = "keel", secret_keys=())
 
 def _read_thresholds(reader: _Reader, base: AlarmThresholds, text: str | None) -> AlarmThresholds:
     """The preset's thresholds with the fields keel:alarmThresholds sets."""
-    if text is None:
+    read = reader.known_fields("alarmThresholds", text, THRESHOLD_FIELDS)
+    if read is None:
         return base
-    key = reader.key("alarmThresholds")
-    obj = reader.as_object(key, text)
-    if obj is None:
-        return base
+    key, fields = read
     changes: dict[str, float] = {}
-    for name, value in obj.items():
-        if name not in THRESHOLD_FIELDS:
-            reader.fail(f"{key}.{name}", value, "fields " + ", ".join(THRESHOLD_FIELDS))
-            continue
+    for name, value in fields:
         try:
             number = float(str(value))
         except ValueError:

@@ -27,6 +27,20 @@ def source_uv_env(home: Path, path: str) -> subprocess.CompletedProcess:
                           env=env, capture_output=True, text=True, timeout=60)
 
 
+def python3_answering_user_install(home: Path, answer: str) -> str:
+    """A PATH whose python3 runs the shell ``answer`` for `python3 -m pip install --quiet --user uv`
+    and hands every other call to the real interpreter."""
+    shims = home / "shims"
+    shims.mkdir()
+    (shims / "python3").write_text(
+        '#!/bin/bash\n'
+        'if [ "$*" = "-m pip install --quiet --user uv" ]; then\n'
+        f'  {answer}\n'
+        'else exec /usr/bin/python3 "$@"; fi\n')
+    (shims / "python3").chmod(0o755)
+    return f"{shims}:{SYSTEM_PATH}"
+
+
 def test_uv_on_the_path_is_used_silently(tmp_path):
     result = source_uv_env(tmp_path, f"{Path(REAL_UV).parent}:{SYSTEM_PATH}")
     assert result.returncode == 0 and result.stdout.startswith("uv ")
@@ -48,15 +62,8 @@ def test_uv_in_local_bin_is_found_without_reinstalling_and_the_path_line_is_give
 def test_missing_uv_is_installed_once_into_local_bin(tmp_path):
     # Stands in for `python3 -m pip install --user uv` (which would download uv): it puts uv where
     # pip --user puts scripts on Linux; every other python3 call goes to the real interpreter.
-    shims = tmp_path / "shims"
-    shims.mkdir()
-    (shims / "python3").write_text(
-        '#!/bin/bash\n'
-        'if [ "$*" = "-m pip install --quiet --user uv" ]; then\n'
-        f'  mkdir -p "$HOME/.local/bin" && ln -s {REAL_UV} "$HOME/.local/bin/uv" && echo installed >> "$HOME/pip.log"\n'
-        'else exec /usr/bin/python3 "$@"; fi\n')
-    (shims / "python3").chmod(0o755)
-    path = f"{shims}:{SYSTEM_PATH}"
+    path = python3_answering_user_install(
+        tmp_path, f'mkdir -p "$HOME/.local/bin" && ln -s {REAL_UV} "$HOME/.local/bin/uv" && echo installed >> "$HOME/pip.log"')
 
     first = source_uv_env(tmp_path, path)
     second = source_uv_env(tmp_path, path)
@@ -70,16 +77,9 @@ def test_missing_uv_is_installed_once_into_local_bin(tmp_path):
 def test_a_system_python_that_refuses_user_installs_gets_uv_through_a_throwaway_venv(tmp_path):
     # Debian's python3 refuses `pip install --user` (PEP 668, "externally-managed-environment"); the
     # shim says so for that one call, and everything else (venv, the venv's pip) runs for real.
-    shims = tmp_path / "shims"
-    shims.mkdir()
-    (shims / "python3").write_text(
-        '#!/bin/bash\n'
-        'if [ "$*" = "-m pip install --quiet --user uv" ]; then\n'
-        '  echo "error: externally-managed-environment" >&2; exit 1\n'
-        'else exec /usr/bin/python3 "$@"; fi\n')
-    (shims / "python3").chmod(0o755)
+    path = python3_answering_user_install(tmp_path, 'echo "error: externally-managed-environment" >&2; exit 1')
 
-    result = source_uv_env(tmp_path, f"{shims}:{SYSTEM_PATH}")
+    result = source_uv_env(tmp_path, path)
 
     assert result.returncode == 0 and result.stdout.startswith("uv "), result.stderr
     assert (tmp_path / ".local/bin/uv").is_file() and not (tmp_path / ".local/bin/uv").is_symlink()

@@ -99,15 +99,20 @@ def stub_source_reads(stub, blob_server):
     return source
 
 
+def stub_layers_present(stub, target: dict, present: set[str]) -> None:
+    """The target registry's answer to BatchCheckLayerAvailability: ``present`` are there, the rest not."""
+    stub.add_response("batch_check_layer_availability", {"layers": [
+        {"layerDigest": d, "layerAvailability": "AVAILABLE" if d in present else "UNAVAILABLE"} for d in BLOBS]},
+        {**target, "layerDigests": list(BLOBS)})
+
+
 def test_promote_copies_by_digest_and_pins_the_target(tmp_path, blob_server):
     source_client, target_client = ecr(SOURCE_REGION), ecr(TARGET_REGION)
     target = {"registryId": TARGET_ACCOUNT, "repositoryName": "keel-prod"}
     with Stubber(source_client) as source_stub, Stubber(target_client) as target_stub:
         source = stub_source_reads(source_stub, blob_server)
         # The target already has the first layer; the config and the second layer are uploaded.
-        target_stub.add_response("batch_check_layer_availability", {"layers": [
-            {"layerDigest": d, "layerAvailability": "AVAILABLE" if d == digest_of(LAYERS[0]) else "UNAVAILABLE"}
-            for d in BLOBS]}, {**target, "layerDigests": list(BLOBS)})
+        stub_layers_present(target_stub, target, {digest_of(LAYERS[0])})
         for body in (CONFIG, LAYERS[1]):
             digest = digest_of(body)
             source_stub.add_response("get_download_url_for_layer", {"downloadUrl": f"{blob_server}/{digest}",
@@ -140,13 +145,11 @@ def test_a_tag_the_target_already_uses_gets_a_promotion_tag(tmp_path, blob_serve
     target = {"registryId": TARGET_ACCOUNT, "repositoryName": "keel-prod"}
     with Stubber(source_client) as source_stub, Stubber(target_client) as target_stub:
         stub_source_reads(source_stub, blob_server)
-        target_stub.add_response("batch_check_layer_availability", {"layers": [
-            {"layerDigest": d, "layerAvailability": "AVAILABLE"} for d in BLOBS]}, {**target, "layerDigests": list(BLOBS)})
+        stub_layers_present(target_stub, target, set(BLOBS))
         put = {**target, "imageManifest": MANIFEST, "imageManifestMediaType": MEDIA_TYPE, "imageDigest": DIGEST}
         target_stub.add_client_error("put_image", "ImageTagAlreadyExistsException",
                                      expected_params={**put, "imageTag": "9f3c2a1b"})
-        target_stub.add_response("batch_check_layer_availability", {"layers": [
-            {"layerDigest": d, "layerAvailability": "AVAILABLE"} for d in BLOBS]}, {**target, "layerDigests": list(BLOBS)})
+        stub_layers_present(target_stub, target, set(BLOBS))
         promoted = "promoted-" + DIGEST.removeprefix("sha256:")[:12]
         target_stub.add_response("put_image", {"image": {"imageId": {"imageDigest": DIGEST, "imageTag": promoted}}},
                                  {**put, "imageTag": promoted})
@@ -170,9 +173,7 @@ def test_a_blob_that_does_not_match_its_digest_stops_the_copy(tmp_path, blob_ser
     target = {"registryId": TARGET_ACCOUNT, "repositoryName": "keel-prod"}
     with Stubber(source_client) as source_stub, Stubber(target_client) as target_stub:
         source = stub_source_reads(source_stub, blob_server)
-        target_stub.add_response("batch_check_layer_availability", {"layers": [
-            {"layerDigest": d, "layerAvailability": "UNAVAILABLE" if d == digest_of(LAYERS[1]) else "AVAILABLE"}
-            for d in BLOBS]}, {**target, "layerDigests": list(BLOBS)})
+        stub_layers_present(target_stub, target, set(BLOBS) - {digest_of(LAYERS[1])})
         digest = digest_of(LAYERS[1])
         source_stub.add_response("get_download_url_for_layer", {"downloadUrl": f"{blob_server}/{digest}",
                                                                 "layerDigest": digest}, {**source, "layerDigest": digest})
