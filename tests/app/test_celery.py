@@ -123,6 +123,27 @@ def test_pool_children_share_the_preloaded_s3_client_and_time_limits_still_kill(
         worker.wait()
 
 
+FORKS_TWICE = """
+import gc
+from config.celery import share_heap_with_child
+share_heap_with_child()  # before the pool's first fork
+frozen = gc.get_freeze_count()
+in_flight = [[] for _ in range(5000)]  # what the main process makes before a replacement's fork
+share_heap_with_child()
+print(frozen, gc.get_freeze_count())
+"""
+
+
+def test_only_the_first_fork_freezes_the_heap():
+    # Frozen objects are never collected: freezing again before a replacement's fork would keep, for
+    # good, whatever cycles the main process's newer objects (in-flight tasks) later form.
+    result = subprocess.run([sys.executable, "-c", FORKS_TWICE], cwd=REPO_ROOT / "app", env=app_env(),
+                            capture_output=True, text=True, timeout=120)
+    first, later = map(int, result.stdout.split()[-2:])
+    assert first > 10_000, result.stderr  # the preloaded app is frozen
+    assert later <= first  # none of the 5,000 new lists joined it
+
+
 def test_sigterm_finishes_short_tasks_and_requeues_long_ones(broker):
     from config.celery import app
 
